@@ -1,0 +1,2 @@
+import sys
+print("not written yet"); sys.exit(77)
