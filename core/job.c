@@ -1,1 +1,551 @@
-/* placeholder */
+/* Loading a job file into a validated graph: nodes, edges, schemas, exchanges. */
+#include "core/job.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/key_by.h"
+
+/* Nodes while building: creation order; inputs are creation indices. */
+struct build {
+	struct sl_job *job;
+	struct sl_diag *d;
+	uint32_t n;
+	struct sl_node *nodes[SL_MAX_NODES];
+	struct sl_cfg_node *from[SL_MAX_NODES];
+};
+
+struct sl_pos sl_node_pos_of(const struct sl_node *n, const char *key)
+{
+	const struct sl_cfg_node *c = n->cfg;
+	if (c && c->type == SL_CFG_MAP)
+		for (uint32_t i = 0; i < c->n; i++)
+			if (strcmp(c->keys[i]->str, key) == 0)
+				return c->vals[i]->pos;
+	return n->pos;
+}
+
+int sl_node_resolve_cols(const struct sl_schema *s, const struct sl_strlist *names,
+			 struct sl_pos pos, const char *what, uint32_t *cols, struct sl_diag *d)
+{
+	int rc = 0;
+	for (uint32_t i = 0; i < names->n; i++) {
+		int c = sl_schema_find(s, names->v[i]);
+		if (c < 0) {
+			const char *known[SL_MAX_COLS + 1];
+			for (uint32_t k = 0; k < s->n_fields; k++)
+				known[k] = s->fields[k].name;
+			known[s->n_fields] = NULL;
+			const char *near = sl_cfg_suggest(names->v[i], strlen(names->v[i]), known);
+			rc = sl_diag_error(d, pos, "%s: no column '%s'%s%s%s", what, names->v[i],
+					   near ? " (did you mean '" : "", near ? near : "",
+					   near ? "'?)" : "");
+			continue;
+		}
+		cols[i] = (uint32_t)c;
+	}
+	return rc;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s || strlen(s) >= SL_NAME_MAX)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+			return false;
+	return true;
+}
+
+static int find_built(struct build *b, const char *name)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		if (strcmp(b->nodes[i]->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static struct sl_node *new_node(struct build *b, const char *name, enum sl_node_kind kind,
+				struct sl_pos pos)
+{
+	if (b->n >= SL_MAX_NODES) {
+		sl_diag_error(b->d, pos, "too many nodes (at most %u)", SL_MAX_NODES);
+		return NULL;
+	}
+	struct sl_node *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->kind = kind;
+	n->pos = pos;
+	/* Until finish_graph renumbers them, job->nodes mirrors creation order
+	 * so plugins can resolve inputs with sl_node_input during prepare. */
+	b->job->nodes[b->n] = n;
+	b->nodes[b->n++] = n;
+	b->job->n_nodes = b->n;
+	return n;
+}
+
+static const char *const *plugin_names(enum sl_node_kind kind, const char **buf)
+{
+	uint32_t k = 0;
+	for (const struct sl_plugin *const *p = sl_plugins; *p; p++)
+		if ((*p)->kind == kind)
+			buf[k++] = (*p)->name;
+	buf[k] = NULL;
+	return buf;
+}
+
+static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_node *key,
+		      struct sl_cfg_node *val)
+{
+	struct sl_diag *d = b->d;
+	const char *kname = sl_node_kind_name(kind);
+	if (!valid_name(key->str))
+		return sl_diag_error(d, key->pos,
+				     "%s name '%s' must be 1-%u letters, digits, '_', '-' or '.'",
+				     kname, key->str, SL_NAME_MAX - 1);
+	if (find_built(b, key->str) >= 0)
+		return sl_diag_error(d, key->pos,
+				     "duplicate node name '%s' (sources, steps and sinks share "
+				     "one namespace)",
+				     key->str);
+	if (val->type != SL_CFG_MAP)
+		return sl_diag_error(d, val->pos, "%s '%s': expected a map of options", kname,
+				     key->str);
+	struct sl_node *n = new_node(b, key->str, kind, key->pos);
+	if (!n)
+		return -ENOMEM;
+	n->cfg = val;
+	const char *selector = kind == SL_NODE_STEP ? "op" : "type";
+	struct sl_cfg_node *sel = sl_cfg_get(val, selector);
+	struct sl_cfg_node *from = kind == SL_NODE_SOURCE ? NULL : sl_cfg_get(val, "from");
+	b->from[b->n - 1] = from;
+	if (kind != SL_NODE_SOURCE && !from)
+		sl_diag_error(d, val->pos, "%s '%s': missing 'from' (the source or step it reads)",
+			      kname, key->str);
+	const char *names_buf[64];
+	const char *const *names = plugin_names(kind, names_buf);
+	const char *type = NULL;
+	if (!sel) {
+		/* A step reading several inputs with no op is a union. */
+		if (kind == SL_NODE_STEP && from && from->type == SL_CFG_SEQ && from->n > 1) {
+			type = "union";
+		} else {
+			char list[512] = "";
+			for (const char *const *p = names; *p; p++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 p == names ? "" : ", ", *p);
+			return sl_diag_error(d, val->pos, "%s '%s': missing '%s' (one of: %s)",
+					     kname, key->str, selector, list);
+		}
+	} else if (sl_cfg_as_string(sel, selector, &type, d) < 0) {
+		return -EINVAL;
+	}
+	n->plugin = sl_plugin_find(kind, type);
+	if (!n->plugin) {
+		const char *near = sl_cfg_suggest(type, strlen(type), names);
+		char list[512] = "";
+		for (const char *const *p = names; *p; p++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 p == names ? "" : ", ", *p);
+		if (near)
+			return sl_diag_error(d, sel->pos, "%s '%s': unknown %s '%s' (did you mean '%s'?)",
+					     kname, key->str, selector, type, near);
+		return sl_diag_error(d, sel->pos, "%s '%s': unknown %s '%s' (one of: %s)", kname,
+				     key->str, selector, type, list);
+	}
+	n->conf = sl_cfg_alloc(b->job->doc, n->plugin->conf_bytes ? n->plugin->conf_bytes : 1);
+	if (!n->conf)
+		return -ENOMEM;
+	static const char *const extra_src[] = {"type", NULL};
+	static const char *const extra_step[] = {"op", "from", NULL};
+	static const char *const extra_sink[] = {"type", "from", NULL};
+	const char *const *extra = kind == SL_NODE_SOURCE ? extra_src
+				   : kind == SL_NODE_STEP ? extra_step
+							  : extra_sink;
+	char what[SL_NAME_MAX + 16];
+	snprintf(what, sizeof(what), "%s '%s'", kname, key->str);
+	static const struct sl_option none[] = {{0}};
+	return sl_options_parse(n->plugin->options ? n->plugin->options : none, b->job->doc, val,
+				what, extra, n->conf, d);
+}
+
+static int parse_section(struct build *b, struct sl_cfg_node *root, const char *section,
+			 enum sl_node_kind kind)
+{
+	struct sl_cfg_node *m = sl_cfg_get(root, section);
+	if (!m || m->type == SL_CFG_NULL)
+		return 0;
+	if (m->type != SL_CFG_MAP)
+		return sl_diag_error(b->d, m->pos, "'%s' must be a map of named %ss", section,
+				     sl_node_kind_name(kind));
+	int rc = 0;
+	for (uint32_t i = 0; i < m->n; i++)
+		if (parse_node(b, kind, m->keys[i], m->vals[i]) < 0)
+			rc = -EINVAL;
+	return rc;
+}
+
+static int link_inputs(struct build *b)
+{
+	int rc = 0;
+	const char *known[SL_MAX_NODES + 1];
+	for (uint32_t i = 0; i < b->n; i++)
+		known[i] = b->nodes[i]->name;
+	known[b->n] = NULL;
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct sl_node *n = b->nodes[i];
+		struct sl_cfg_node *from = b->from[i];
+		if (!from || !n->plugin)
+			continue;
+		struct sl_cfg_node *items[SL_MAX_INPUTS];
+		uint32_t k = 0;
+		if (from->type == SL_CFG_SCALAR) {
+			items[k++] = from;
+		} else if (from->type == SL_CFG_SEQ && from->n > 0) {
+			if (from->n > SL_MAX_INPUTS) {
+				rc = sl_diag_error(b->d, from->pos, "'from' lists %u inputs (at most %u)",
+						   from->n, SL_MAX_INPUTS);
+				continue;
+			}
+			for (uint32_t j = 0; j < from->n; j++)
+				items[k++] = from->vals[j];
+		} else {
+			rc = sl_diag_error(b->d, from->pos,
+					   "'from' must name a source or step, or list several");
+			continue;
+		}
+		if (k > 1 && n->plugin != sl_plugin_find(SL_NODE_STEP, "union")) {
+			rc = sl_diag_error(b->d, from->pos,
+					   "%s '%s' reads one input; to merge several use a step "
+					   "with op: union",
+					   sl_node_kind_name(n->kind), n->name);
+			continue;
+		}
+		for (uint32_t j = 0; j < k; j++) {
+			if (items[j]->type != SL_CFG_SCALAR) {
+				rc = sl_diag_error(b->d, items[j]->pos, "'from' items must be names");
+				continue;
+			}
+			int src = find_built(b, items[j]->str);
+			if (src < 0) {
+				const char *near = sl_cfg_suggest(items[j]->str, items[j]->len, known);
+				rc = sl_diag_error(b->d, items[j]->pos,
+						   "'from: %s' names no source or step%s%s%s",
+						   items[j]->str, near ? " (did you mean '" : "",
+						   near ? near : "", near ? "'?)" : "");
+				continue;
+			}
+			if (b->nodes[src]->kind == SL_NODE_SINK) {
+				rc = sl_diag_error(b->d, items[j]->pos,
+						   "'from: %s' names a sink; sinks produce nothing",
+						   items[j]->str);
+				continue;
+			}
+			if ((uint32_t)src == i) {
+				rc = sl_diag_error(b->d, items[j]->pos, "'%s' reads from itself",
+						   n->name);
+				continue;
+			}
+			for (uint32_t q = 0; q < n->n_inputs; q++)
+				if (n->inputs[q] == (uint32_t)src) {
+					rc = sl_diag_error(b->d, items[j]->pos,
+							   "'from' lists '%s' twice", items[j]->str);
+					src = -1;
+					break;
+				}
+			if (src >= 0)
+				n->inputs[n->n_inputs++] = (uint32_t)src;
+		}
+	}
+	return rc;
+}
+
+/* Kahn's algorithm over creation indices; order[] gets the topological
+ * order. Returns the number ordered (< b->n when there is a cycle). */
+static uint32_t topo_order(struct build *b, uint32_t *order)
+{
+	uint32_t indeg[SL_MAX_NODES] = {0};
+	for (uint32_t i = 0; i < b->n; i++)
+		indeg[i] = b->nodes[i]->n_inputs;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < b->n; i++)
+		if (indeg[i] == 0)
+			order[k++] = i;
+	for (uint32_t h = 0; h < k; h++) {
+		uint32_t u = order[h];
+		for (uint32_t v = 0; v < b->n; v++)
+			for (uint32_t q = 0; q < b->nodes[v]->n_inputs; q++)
+				if (b->nodes[v]->inputs[q] == u && --indeg[v] == 0)
+					order[k++] = v;
+	}
+	return k;
+}
+
+static struct sl_node *insert_key_by(struct build *b, uint32_t consumer,
+				     const struct sl_strlist *keys)
+{
+	struct sl_node *c = b->nodes[consumer];
+	char name[SL_NAME_MAX];
+	snprintf(name, sizeof(name), "%.*s.key_by", (int)(SL_NAME_MAX - 8), c->name);
+	struct sl_node *x = new_node(b, name, SL_NODE_STEP, c->pos);
+	if (!x)
+		return NULL;
+	x->plugin = sl_plugin_find(SL_NODE_STEP, "key_by");
+	struct sl_key_by_conf *kc = sl_cfg_alloc(b->job->doc, sizeof(*kc));
+	if (!kc)
+		return NULL;
+	kc->key = *keys;
+	x->conf = kc;
+	x->n_inputs = 1;
+	x->inputs[0] = c->inputs[0];
+	c->inputs[0] = b->n - 1;
+	return x;
+}
+
+static bool partitioned_by(const struct sl_node *n, const struct sl_strlist *keys)
+{
+	if (n->n_part != keys->n)
+		return false;
+	for (uint32_t i = 0; i < keys->n; i++)
+		if (strcmp(n->part[i], keys->v[i]) != 0)
+			return false;
+	return true;
+}
+
+static int prepare_all(struct build *b)
+{
+	uint32_t order[SL_MAX_NODES];
+	uint32_t k = topo_order(b, order);
+	if (k < b->n) {
+		bool in_order[SL_MAX_NODES] = {false};
+		for (uint32_t i = 0; i < k; i++)
+			in_order[order[i]] = true;
+		for (uint32_t i = 0; i < b->n; i++)
+			if (!in_order[i])
+				sl_diag_error(b->d, b->nodes[i]->pos,
+					      "'%s' is part of a cycle: a job is a graph without "
+					      "loops",
+					      b->nodes[i]->name);
+		return -EINVAL;
+	}
+	int rc = 0;
+	bool failed[SL_MAX_NODES] = {false};
+	for (uint32_t h = 0; h < k; h++) {
+		uint32_t i = order[h];
+		struct sl_node *n = b->nodes[i];
+		bool skip = false;
+		for (uint32_t q = 0; q < n->n_inputs; q++)
+			skip |= failed[n->inputs[q]];
+		if (skip) { /* errors upstream: the schema is unknown */
+			failed[i] = true;
+			continue;
+		}
+		const struct sl_strlist *keys =
+			n->plugin->input_keys ? n->plugin->input_keys(n) : NULL;
+		if (keys && keys->n && !partitioned_by(b->nodes[n->inputs[0]], keys)) {
+			struct sl_node *x = insert_key_by(b, i, keys);
+			if (!x)
+				return -ENOMEM;
+			/* Prepare the new exchange now: its input is ready. */
+			int xr = x->plugin->prepare(b->job, x, b->d);
+			if (xr < 0) {
+				failed[i] = true;
+				rc = xr;
+				continue;
+			}
+		}
+		int pr = n->plugin->prepare ? n->plugin->prepare(b->job, n, b->d) : 0;
+		if (pr < 0) {
+			failed[i] = true;
+			rc = pr;
+		}
+	}
+	return rc;
+}
+
+static int finish_graph(struct build *b)
+{
+	struct sl_job *job = b->job;
+	uint32_t order[SL_MAX_NODES];
+	uint32_t k = topo_order(b, order);
+	SL_ASSERT(k == b->n);
+	uint32_t new_id[SL_MAX_NODES];
+	for (uint32_t h = 0; h < k; h++)
+		new_id[order[h]] = h;
+	for (uint32_t h = 0; h < k; h++) {
+		struct sl_node *n = b->nodes[order[h]];
+		n->id = h;
+		for (uint32_t q = 0; q < n->n_inputs; q++)
+			n->inputs[q] = new_id[n->inputs[q]];
+		n->n_outputs = 0;
+		job->nodes[h] = n;
+	}
+	job->n_nodes = k;
+	int rc = 0;
+	for (uint32_t h = 0; h < k; h++) {
+		struct sl_node *n = job->nodes[h];
+		for (uint32_t q = 0; q < n->n_inputs; q++) {
+			struct sl_node *src = job->nodes[n->inputs[q]];
+			src->outputs[src->n_outputs++] = h;
+		}
+		if (n->is_exchange)
+			n->exchange = job->n_exchanges++;
+		if (n->schema.n_fields > job->max_cols)
+			job->max_cols = n->schema.n_fields;
+	}
+	bool has_sink = false;
+	for (uint32_t h = 0; h < k; h++) {
+		struct sl_node *n = job->nodes[h];
+		has_sink |= n->kind == SL_NODE_SINK;
+		if (n->kind != SL_NODE_SINK && n->n_outputs == 0)
+			rc = sl_diag_error(b->d, n->pos,
+					   "%s '%s' feeds nothing: add a sink (or a step) with "
+					   "from: %s, or remove it",
+					   sl_node_kind_name(n->kind), n->name, n->name);
+	}
+	if (!has_sink && k > 0)
+		rc = sl_diag_error(b->d, (struct sl_pos){sl_cfg_name(job->doc), 1, 1},
+				   "the job has no sinks: nothing would be written");
+	if (job->max_cols == 0)
+		job->max_cols = 1;
+	return rc;
+}
+
+struct sl_node *sl_job_find(struct sl_job *job, const char *name)
+{
+	for (uint32_t i = 0; i < job->n_nodes; i++)
+		if (strcmp(job->nodes[i]->name, name) == 0)
+			return job->nodes[i];
+	return NULL;
+}
+
+static int parse_top(struct build *b, struct sl_cfg_node *root)
+{
+	struct sl_job *job = b->job;
+	struct sl_diag *d = b->d;
+	int rc = 0;
+	struct sl_cfg_node *n;
+	snprintf(job->name, sizeof(job->name), "job");
+	if ((n = sl_cfg_get(root, "job"))) {
+		const char *s;
+		if (sl_cfg_as_string(n, "job", &s, d) < 0)
+			rc = -EINVAL;
+		else if (!valid_name(s))
+			rc = sl_diag_error(d, n->pos,
+					   "job: name '%s' must be 1-%u letters, digits, '_', '-' "
+					   "or '.'",
+					   s, SL_NAME_MAX - 1);
+		else
+			snprintf(job->name, sizeof(job->name), "%s", s);
+	}
+	job->workers = 0;
+	if ((n = sl_cfg_get(root, "workers")) && n->type != SL_CFG_NULL) {
+		if (n->type == SL_CFG_SCALAR && !n->quoted && strcmp(n->str, "auto") == 0)
+			job->workers = 0;
+		else if (sl_cfg_as_int64(n, "workers", 1, SL_MAX_WORKERS, &job->workers, d) < 0)
+			rc = -EINVAL;
+	}
+	job->max_parallelism = SL_MAX_PARALLELISM_DEFAULT;
+	if ((n = sl_cfg_get(root, "max_parallelism"))) {
+		int64_t mp;
+		if (sl_cfg_as_int64(n, "max_parallelism", 1, SL_MAX_PARALLELISM_MAX, &mp, d) < 0)
+			rc = -EINVAL;
+		else
+			job->max_parallelism = (uint32_t)mp;
+	}
+	job->log_level = SL_LOG_INFO;
+	if ((n = sl_cfg_get(root, "log_level"))) {
+		static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+		int lv;
+		if (sl_cfg_as_enum(n, "log_level", levels, &lv, d) < 0)
+			rc = -EINVAL;
+		else
+			job->log_level = (enum sl_log_level)lv;
+	}
+	return rc;
+}
+
+int sl_job_load(const char *path, const char *text, size_t len, char *const *sets,
+		uint32_t n_sets, char **envp, struct sl_diag *d, struct sl_job **out)
+{
+	*out = NULL;
+	struct sl_job *job = calloc(1, sizeof(*job));
+	struct build *b = calloc(1, sizeof(*b));
+	if (!job || !b) {
+		free(job);
+		free(b);
+		return -ENOMEM;
+	}
+	b->job = job;
+	b->d = d;
+	job->path = path;
+	job->doc = text ? sl_cfg_load_string(path, text, len, d) : sl_cfg_load_file(path, d);
+	int rc = -EINVAL;
+	if (!job->doc)
+		goto out_fail;
+	if (envp && sl_cfg_apply_env(job->doc, envp, d) < 0)
+		goto out_fail;
+	for (uint32_t i = 0; i < n_sets; i++)
+		if (sl_cfg_set_arg(job->doc, sets[i], d) < 0)
+			goto out_fail;
+	struct sl_cfg_node *root = sl_cfg_root(job->doc);
+	if (root->type != SL_CFG_MAP) {
+		sl_diag_error(d, root->pos, "a job file is a map with keys job, sources, steps, sinks");
+		goto out_fail;
+	}
+	parse_top(b, root);
+	parse_section(b, root, "sources", SL_NODE_SOURCE);
+	parse_section(b, root, "steps", SL_NODE_STEP);
+	parse_section(b, root, "sinks", SL_NODE_SINK);
+	static const char *const top_known[] = {"job",     "workers", "max_parallelism", "log_level",
+						"sources", "steps",   "sinks",           NULL};
+	sl_cfg_unused(root, "the job file", top_known, d);
+	if (d->n_errors)
+		goto out_fail;
+	if (b->n == 0) {
+		sl_diag_error(d, root->pos, "the job has no sources");
+		goto out_fail;
+	}
+	if (link_inputs(b) < 0 || d->n_errors)
+		goto out_fail;
+	rc = prepare_all(b);
+	if (rc < 0 || d->n_errors)
+		goto out_fail;
+	if (finish_graph(b) < 0 || d->n_errors)
+		goto out_fail;
+	free(b);
+	*out = job;
+	return 0;
+out_fail:
+	free(b);
+	sl_job_free(job);
+	return -EINVAL;
+}
+
+void sl_job_free(struct sl_job *job)
+{
+	if (!job)
+		return;
+	for (uint32_t i = 0; i < job->n_nodes; i++) {
+		struct sl_node *n = job->nodes[i];
+		if (n->plugin && n->plugin->release && n->shared)
+			n->plugin->release(n);
+		free(n);
+	}
+	if (job->doc)
+		sl_cfg_free(job->doc);
+	free(job);
+}
+
+void sl_node_inherit(struct sl_job *job, struct sl_node *n)
+{
+	const struct sl_node *in = sl_node_input(job, n, 0);
+	n->schema = in->schema;
+	n->changelog = in->changelog;
+	n->n_part = in->n_part;
+	memcpy(n->part, in->part, sizeof(n->part));
+}

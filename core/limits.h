@@ -27,8 +27,9 @@
 /* Default and largest key-group count (Flink's max parallelism). */
 #define SL_MAX_PARALLELISM_DEFAULT 1024u
 #define SL_MAX_PARALLELISM_MAX 32768u
-/* Messages one SPSC exchange ring holds (a power of two). */
-#define SL_RING_SLOTS 64u
+/* Messages one SPSC exchange ring holds (a power of two); also the credit a
+ * producer has towards one consumer: batches in flight to it, at most. */
+#define SL_RING_SLOTS 16u
 /* Batches a worker may own at once, by default: a memory budget, not a hint. */
 #define SL_POOL_BATCHES_MIN 256u
 /* Flush tick of key_by: partial batches leave at most this late. */

@@ -1,0 +1,81 @@
+/* The engine: starts the workers of a job, supervises them, and reports. */
+#ifndef SL_ENGINE_H
+#define SL_ENGINE_H
+
+#include <stdatomic.h>
+
+#include "core/job.h"
+#include "core/worker.h"
+
+struct sl_run_opts {
+	int64_t workers;          /* >0 overrides the job and the CPU count */
+	bool progress;            /* live progress line on stderr (a terminal) */
+	const char *summary_json; /* write the summary here at exit */
+	bool quiet;               /* no human summary */
+};
+
+struct sl_summary {
+	uint64_t records_in;
+	uint64_t records_out;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t bad_records;
+	double elapsed_s;
+	double records_per_s;
+	double latency_p50_us;
+	double latency_p99_us;
+	double latency_max_us;
+	double backpressure_ratio;
+	uint32_t workers;
+	int64_t peak_rss_kb;
+};
+
+struct sl_engine {
+	struct sl_job *job;
+	uint32_t n_workers;
+	struct sl_worker *workers;
+	struct sl_ring *rings; /* [from * n + to]: DATA and EOS */
+	struct sl_ring *rets;  /* [consumer * n + owner]: batches going home */
+	struct sl_worker_metrics *metrics;
+	struct sl_hist *latency;
+	int cpus[SL_MAX_WORKERS];
+	uint32_t n_cpus;
+	_Atomic bool stop;
+	_Atomic int failed; /* first fatal error, negative errno */
+	_Atomic uint32_t n_done;
+	pthread_barrier_t ready;
+	char error[512];
+	pthread_mutex_t error_lock;
+	int64_t start_ns;
+	int64_t end_ns;
+};
+
+static inline struct sl_ring *sl_engine_ring(struct sl_engine *e, uint32_t from, uint32_t to)
+{
+	return &e->rings[(size_t)from * e->n_workers + to];
+}
+static inline struct sl_ring *sl_engine_ret(struct sl_engine *e, uint32_t consumer, uint32_t owner)
+{
+	return &e->rets[(size_t)consumer * e->n_workers + owner];
+}
+
+/*
+ * CPUs this process may run on: the affinity mask, lowered by a cgroup v2
+ * cpu.max (or v1 cfs) quota. Fills cpus (up to max) and returns how many
+ * workers that makes.
+ */
+uint32_t sl_engine_cpus(int *cpus, uint32_t max, uint32_t *n_cpus);
+/* Checks that io_uring can be set up here; on failure writes an explanation
+ * naming cause and fix into msg and returns the negative errno. */
+int sl_engine_probe_uring(char *msg, size_t cap);
+/* Runs job to completion (bounded input) or until sl_engine_request_stop.
+ * Returns 0, or a negative errno with the reason logged. */
+int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_summary *out);
+/* Async-signal-safe: asks the running engine to stop (drain and exit). */
+void sl_engine_request_stop(void);
+/* Records the job's first fatal error (any thread). */
+void sl_engine_fail(struct sl_engine *e, int err, const char *msg);
+/* Summary as one JSON object line. */
+void sl_summary_write_json(const struct sl_summary *s, FILE *f);
+
+#endif

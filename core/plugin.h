@@ -1,0 +1,63 @@
+/* Plugins: sources, steps and sinks as one const struct of callbacks plus an options table. */
+#ifndef SL_PLUGIN_H
+#define SL_PLUGIN_H
+
+#include "core/diag.h"
+#include "core/options.h"
+
+struct sl_job;
+struct sl_node;
+struct sl_worker;
+struct sl_nodeinst;
+struct sl_batch;
+
+enum sl_node_kind { SL_NODE_SOURCE, SL_NODE_STEP, SL_NODE_SINK };
+
+/* Return values of a source's poll. */
+enum {
+	SL_POLL_IDLE = 0, /* nothing now: wait for I/O, a timer or a wake_at (sl_worker_wake_at) */
+	SL_POLL_MORE = 1, /* emitted a batch; call again */
+	SL_POLL_EOF = 2,  /* this worker's part of the source is exhausted */
+};
+
+struct sl_plugin {
+	const char *name; /* `type:` of sources and sinks, `op:` of steps */
+	enum sl_node_kind kind;
+	const char *summary; /* one line for `sluice help` */
+	const struct sl_option *options;
+	size_t conf_bytes; /* the struct the options table fills (node->conf) */
+
+	/*
+	 * Control thread, before start, in topological order: the inputs'
+	 * schemas are final. Sets node->schema (steps and sources),
+	 * node->changelog and node->part_*, compiles what the node needs into
+	 * node->shared (read-only for the workers). Errors go to d.
+	 */
+	int (*prepare)(struct sl_job *job, struct sl_node *node, struct sl_diag *d);
+	/* Frees node->shared. */
+	void (*release)(struct sl_node *node);
+	/* Key columns the input must be partitioned by (NULL: none). The job
+	 * inserts a key_by in front when it is not. */
+	const struct sl_strlist *(*input_keys)(const struct sl_node *node);
+
+	/* Worker thread: per-worker instance (ni->state). */
+	int (*open)(struct sl_worker *w, struct sl_nodeinst *ni);
+	void (*close)(struct sl_worker *w, struct sl_nodeinst *ni);
+	/* Steps and sinks: consume a borrowed batch (never kept past return). */
+	int (*process)(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *in);
+	/* Sources: emit at most one batch; returns SL_POLL_*, or a negative errno
+	 * that fails the job. */
+	int (*poll)(struct sl_worker *w, struct sl_nodeinst *ni);
+	/* Every input ended on this worker (sources: after SL_POLL_EOF or stop):
+	 * emit what is left (final aggregates), flush. */
+	int (*finish)(struct sl_worker *w, struct sl_nodeinst *ni);
+	/* Periodic (at least every 100 ms while the node is live). */
+	void (*tick)(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns);
+};
+
+/* Every built-in plugin, NULL-terminated (plugin.c: adding one is one line). */
+extern const struct sl_plugin *const sl_plugins[];
+const struct sl_plugin *sl_plugin_find(enum sl_node_kind kind, const char *name);
+const char *sl_node_kind_name(enum sl_node_kind k);
+
+#endif

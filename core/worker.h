@@ -1,0 +1,166 @@
+/* A worker: one pinned thread with its own io_uring, pool, and operator instances. */
+#ifndef SL_WORKER_H
+#define SL_WORKER_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/batch.h"
+#include "core/hist.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/ring.h"
+
+struct sl_engine;
+struct sl_expr_scratch;
+
+/* Counters one worker writes and the control thread reads (relaxed). */
+struct sl_worker_metrics {
+	alignas(SL_CACHELINE) uint64_t records_in; /* rows emitted by sources */
+	uint64_t bytes_in;                         /* bytes read by sources */
+	uint64_t records_out;                      /* rows taken by sinks */
+	uint64_t bytes_out;                        /* bytes written by sinks */
+	uint64_t bad_records;                      /* rows that could not be read or computed */
+	uint64_t blocked_ns;                       /* time sources waited on back-pressure */
+	uint64_t busy_ns;                          /* time not asleep */
+	uint64_t batches_sent;
+	uint64_t progress_done; /* bounded sources: units done (records or bytes) */
+	uint64_t progress_total;
+};
+
+static inline void sl_counter_add(uint64_t *c, uint64_t n)
+{
+	/* Single writer: a relaxed load and store, no locked instruction. */
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+static inline uint64_t sl_counter_read(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+/* One node of the job on one worker. */
+struct sl_nodeinst {
+	const struct sl_node *node;
+	void *state;
+	struct sl_nodeinst **down;
+	uint32_t n_down;
+	uint32_t inputs_ended;
+	bool ended;
+	uint64_t rows_in;
+	uint64_t rows_out;
+	struct sl_ratelimit rl; /* bad-record log lines */
+};
+
+/* Completion callback for I/O a node submits on the worker's ring. */
+struct sl_io {
+	void (*done)(struct sl_worker *w, struct sl_io *io, int res);
+};
+
+/* A queue of messages waiting for credit or ring room towards one worker. */
+struct sl_msgq {
+	struct sl_msg *m;
+	uint32_t head, tail, cap; /* cap a power of two */
+};
+
+struct sl_worker {
+	uint32_t id;
+	uint32_t n_workers;
+	int cpu; /* pinned CPU, or -1 */
+	struct sl_engine *eng;
+	struct sl_job *job;
+	pthread_t thread;
+
+	struct io_uring uring;
+	bool uring_ready;
+	int event_fd;
+	uint64_t event_buf;
+	bool event_armed;
+	struct sl_io event_io;
+	/* Set by the worker before it sleeps; a producer that finds it set
+	 * clears it and rings event_fd. */
+	alignas(SL_CACHELINE) _Atomic uint32_t sleeping;
+
+	alignas(SL_CACHELINE) struct sl_pool pool;
+	struct sl_nodeinst *ni; /* [job->n_nodes] */
+	struct sl_expr_scratch *scratch;
+
+	/* Exchange: credit[d] batches in flight to worker d; out[d] waiting. */
+	uint32_t *credit;
+	struct sl_msgq *out;
+	uint32_t n_out_waiting;
+	uint32_t *eos_seen; /* [n_exchanges]: EOS received per exchange */
+
+	uint32_t live_sources;
+	uint32_t live_nodes;
+	bool done;
+	bool stopping_seen;
+	int64_t now_ns;     /* taken once per loop turn */
+	int64_t wake_at_ns; /* earliest timer a node asked for (INT64_MAX: none) */
+	int64_t blocked_since_ns;
+	uint32_t inflight_io; /* submitted operations not yet completed */
+
+	struct sl_worker_metrics *m;
+	struct sl_hist *latency; /* ingest -> sink, ns */
+	int error;               /* first fatal error (negative errno) */
+};
+
+/* Worker thread: hands b to every downstream node of ni. b stays the caller's. */
+int sl_emit(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *b);
+/* Worker thread: a fresh batch from this worker's pool. */
+static inline struct sl_batch *sl_worker_batch(struct sl_worker *w, const struct sl_schema *s)
+{
+	return sl_pool_get(&w->pool, s);
+}
+/* Worker thread: gives back a batch this worker owns. */
+static inline void sl_worker_put(struct sl_worker *w, struct sl_batch *b)
+{
+	sl_pool_put(&w->pool, b);
+}
+/* Sinks call this for every batch they take: counts rows, records latency. */
+void sl_worker_sink_rows(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_batch *b,
+			 uint64_t bytes);
+/* Sources call this for every batch they emit. */
+static inline void sl_worker_source_rows(struct sl_worker *w, struct sl_nodeinst *ni,
+					 uint32_t rows, uint64_t bytes)
+{
+	sl_counter_add(&w->m->records_in, rows);
+	sl_counter_add(&w->m->bytes_in, bytes);
+	sl_counter_add(&ni->rows_out, rows);
+}
+/* Asks the loop to come back no later than t (monotonic ns). */
+static inline void sl_worker_wake_at(struct sl_worker *w, int64_t t)
+{
+	if (t < w->wake_at_ns)
+		w->wake_at_ns = t;
+}
+/* An SQE on the worker's ring (submits to make room when full). */
+struct io_uring_sqe *sl_worker_sqe(struct sl_worker *w);
+/* Waits for and dispatches at least one completion (used by a node that
+ * cannot go on until its own I/O finishes, e.g. both write buffers busy). */
+int sl_worker_wait_io(struct sl_worker *w);
+/* True once the job was asked to stop (signal, fatal error elsewhere). */
+bool sl_worker_stopping(const struct sl_worker *w);
+/* Records a bad row/record: counts it and logs reason (rate-limited). */
+void sl_worker_bad_record(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
+			  const char *reason);
+/* Fails the job with err (negative errno) and a message. */
+void sl_worker_fail(struct sl_worker *w, struct sl_nodeinst *ni, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Exchange (key_by): sends batch b of exchange node x to worker dest. The
+ * batch is then the receiver's until it comes back through the return ring. */
+void sl_worker_send(struct sl_worker *w, const struct sl_node *x, uint32_t dest,
+		    struct sl_batch *b);
+/* Exchange: marks exchange x finished on this worker towards every worker. */
+void sl_worker_send_eos(struct sl_worker *w, const struct sl_node *x);
+
+/* Engine side. */
+int sl_worker_init(struct sl_worker *w); /* on the worker thread */
+void sl_worker_run(struct sl_worker *w); /* on the worker thread, returns when done */
+void sl_worker_fini(struct sl_worker *w);
+/* Any thread: wake w if it sleeps. */
+void sl_worker_kick(struct sl_worker *w);
+
+#endif

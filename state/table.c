@@ -1,0 +1,256 @@
+/* Per-worker keyed table: arena of entries plus an open-addressing index. */
+#include "state/table.h"
+
+#include <mimalloc.h>
+#include <string.h>
+
+#define TABLE_CHUNK_BYTES (1u << 20)
+#define TOMBSTONE ((struct entry *)1)
+
+struct entry {
+	uint32_t key_len;
+	uint32_t dead;
+	/* value (value_bytes, 8-aligned), then key bytes */
+	uint64_t data[];
+};
+
+struct slot {
+	uint64_t hash;
+	struct entry *e; /* NULL empty, TOMBSTONE deleted */
+};
+
+struct chunk {
+	struct chunk *next;
+	size_t used;
+	size_t cap;
+	char mem[]; /* 8-aligned: three 8-byte fields precede it */
+};
+
+struct sl_table {
+	uint32_t value_bytes; /* rounded up to 8 */
+	struct slot *slots;
+	uint64_t cap; /* power of two */
+	uint64_t n_live;
+	uint64_t n_tomb;
+	struct chunk *chunks;
+	uint64_t live_bytes;
+	uint64_t dead_bytes;
+};
+
+static size_t entry_bytes(const struct sl_table *t, uint32_t key_len)
+{
+	return (sizeof(struct entry) + t->value_bytes + key_len + 7) & ~(size_t)7;
+}
+
+static inline void *entry_value(struct entry *e)
+{
+	return e->data;
+}
+
+static inline const void *entry_key(const struct sl_table *t, struct entry *e)
+{
+	return (const char *)e->data + t->value_bytes;
+}
+
+struct sl_table *sl_table_new(uint32_t value_bytes)
+{
+	struct sl_table *t = mi_zalloc(sizeof(*t));
+	if (!t)
+		return NULL;
+	t->value_bytes = (value_bytes + 7) & ~7u;
+	t->cap = 1024;
+	t->slots = mi_zalloc(t->cap * sizeof(*t->slots));
+	if (!t->slots) {
+		mi_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void free_chunks(struct chunk *c)
+{
+	while (c) {
+		struct chunk *n = c->next;
+		mi_free(c);
+		c = n;
+	}
+}
+
+void sl_table_free(struct sl_table *t)
+{
+	if (!t)
+		return;
+	free_chunks(t->chunks);
+	mi_free(t->slots);
+	mi_free(t);
+}
+
+static struct entry *arena_alloc(struct sl_table *t, size_t n)
+{
+	struct chunk *c = t->chunks;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > TABLE_CHUNK_BYTES ? n : TABLE_CHUNK_BYTES;
+		c = mi_malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->next = t->chunks;
+		c->used = 0;
+		c->cap = cap;
+		t->chunks = c;
+	}
+	struct entry *e = (struct entry *)(c->mem + c->used);
+	c->used += n;
+	return e;
+}
+
+static int grow(struct sl_table *t)
+{
+	uint64_t cap = t->cap;
+	/* Only tombstones: rehash in place at the same size. */
+	if ((t->n_live + 1) * 2 > cap)
+		cap *= 2;
+	struct slot *ns = mi_zalloc(cap * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < t->cap; i++) {
+		struct slot *s = &t->slots[i];
+		if (!s->e || s->e == TOMBSTONE)
+			continue;
+		uint64_t j = s->hash & (cap - 1);
+		while (ns[j].e)
+			j = (j + 1) & (cap - 1);
+		ns[j] = *s;
+	}
+	mi_free(t->slots);
+	t->slots = ns;
+	t->cap = cap;
+	t->n_tomb = 0;
+	return 0;
+}
+
+static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
+			   struct slot **first_free)
+{
+	uint64_t mask = t->cap - 1;
+	*first_free = NULL;
+	for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
+		struct slot *s = &t->slots[i];
+		if (!s->e) {
+			if (!*first_free)
+				*first_free = s;
+			return NULL;
+		}
+		if (s->e == TOMBSTONE) {
+			if (!*first_free)
+				*first_free = s;
+			continue;
+		}
+		if (s->hash == hash && s->e->key_len == len &&
+		    memcmp(entry_key(t, s->e), key, len) == 0)
+			return s;
+	}
+}
+
+void *sl_table_find(struct sl_table *t, const void *key, uint32_t len, uint64_t hash)
+{
+	struct slot *ff;
+	struct slot *s = lookup(t, key, len, hash, &ff);
+	return s ? entry_value(s->e) : NULL;
+}
+
+void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
+		      bool *created)
+{
+	struct slot *ff;
+	struct slot *s = lookup(t, key, len, hash, &ff);
+	if (s) {
+		*created = false;
+		return entry_value(s->e);
+	}
+	if ((t->n_live + t->n_tomb + 1) * 4 > t->cap * 3) {
+		if (grow(t) < 0)
+			return NULL;
+		lookup(t, key, len, hash, &ff);
+	}
+	size_t n = entry_bytes(t, len);
+	struct entry *e = arena_alloc(t, n);
+	if (!e)
+		return NULL;
+	e->key_len = len;
+	e->dead = 0;
+	memset(entry_value(e), 0, t->value_bytes);
+	memcpy((char *)e->data + t->value_bytes, key, len);
+	if (ff->e == TOMBSTONE)
+		t->n_tomb--;
+	ff->hash = hash;
+	ff->e = e;
+	t->n_live++;
+	t->live_bytes += n;
+	*created = true;
+	return entry_value(e);
+}
+
+void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t hash)
+{
+	struct slot *ff;
+	struct slot *s = lookup(t, key, len, hash, &ff);
+	if (!s)
+		return;
+	size_t n = entry_bytes(t, len);
+	s->e->dead = 1;
+	s->e = TOMBSTONE;
+	t->n_live--;
+	t->n_tomb++;
+	t->live_bytes -= n;
+	t->dead_bytes += n;
+}
+
+void sl_table_maybe_compact(struct sl_table *t)
+{
+	if (t->dead_bytes < TABLE_CHUNK_BYTES || t->dead_bytes < t->live_bytes)
+		return;
+	struct chunk *old = t->chunks;
+	t->chunks = NULL;
+	for (uint64_t i = 0; i < t->cap; i++) {
+		struct slot *s = &t->slots[i];
+		if (!s->e || s->e == TOMBSTONE)
+			continue;
+		size_t n = entry_bytes(t, s->e->key_len);
+		struct entry *e = arena_alloc(t, n);
+		if (!e) { /* keep the old arena: compaction is an optimisation */
+			free_chunks(t->chunks);
+			t->chunks = old;
+			return;
+		}
+		memcpy(e, s->e, n);
+		s->e = e;
+	}
+	free_chunks(old);
+	t->dead_bytes = 0;
+	grow(t); /* drops the tombstones */
+}
+
+uint64_t sl_table_count(const struct sl_table *t)
+{
+	return t->n_live;
+}
+
+uint64_t sl_table_bytes(const struct sl_table *t)
+{
+	return t->live_bytes + t->dead_bytes + t->cap * sizeof(struct slot);
+}
+
+bool sl_table_next(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
+		   void **value)
+{
+	while (it->slot < t->cap) {
+		struct slot *s = &t->slots[it->slot++];
+		if (!s->e || s->e == TOMBSTONE)
+			continue;
+		*key = entry_key(t, s->e);
+		*len = s->e->key_len;
+		*value = entry_value(s->e);
+		return true;
+	}
+	return false;
+}

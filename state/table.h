@@ -1,0 +1,38 @@
+/* A per-worker keyed table: variable-length keys to fixed-size values. */
+#ifndef SL_TABLE_H
+#define SL_TABLE_H
+
+#include "core/common.h"
+
+/*
+ * Entries live in an append-only arena of chunks; an open-addressing index
+ * (linear probing, hash stored beside the pointer) finds the live entry of a
+ * key. Deleting marks the entry dead and leaves a tombstone in the index;
+ * when dead bytes pass half the arena the live entries are copied into a
+ * fresh arena (compaction). One thread only: the owning worker.
+ */
+struct sl_table;
+
+struct sl_table *sl_table_new(uint32_t value_bytes);
+void sl_table_free(struct sl_table *t);
+/* The value of key, or NULL. */
+void *sl_table_find(struct sl_table *t, const void *key, uint32_t len, uint64_t hash);
+/* The value of key, created zeroed if absent (*created says which); NULL only
+ * when memory is exhausted. Pointers stay valid until sl_table_delete of that
+ * key or sl_table_maybe_compact. */
+void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
+		      bool *created);
+void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t hash);
+/* Compacts when dead bytes exceed live bytes; invalidates value pointers. */
+void sl_table_maybe_compact(struct sl_table *t);
+uint64_t sl_table_count(const struct sl_table *t);
+uint64_t sl_table_bytes(const struct sl_table *t);
+
+/* Iteration over live entries (no changes to the table meanwhile). */
+struct sl_table_iter {
+	uint64_t slot;
+};
+bool sl_table_next(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
+		   void **value);
+
+#endif
