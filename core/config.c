@@ -71,12 +71,24 @@ static char *arena_strndup(struct sl_cfg_doc *doc, const char *s, size_t len)
 	return p;
 }
 
+/* A copy of a document name or override origin for positions, with control
+ * characters replaced so that every diagnostic stays one line. */
+static const char *arena_origin(struct sl_cfg_doc *doc, const char *s)
+{
+	size_t len = strlen(s);
+	char *p = arena_strndup(doc, s, len);
+	for (size_t i = 0; p && i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = '?';
+	return p;
+}
+
 static struct sl_cfg_doc *doc_new(const char *name)
 {
 	struct sl_cfg_doc *doc = calloc(1, sizeof(*doc));
 	if (!doc)
 		return NULL;
-	doc->name = arena_strndup(doc, name, strlen(name));
+	doc->name = arena_origin(doc, name);
 	if (!doc->name) {
 		free(doc);
 		return NULL;
@@ -162,34 +174,35 @@ static int node_new(struct sl_cfg_doc *doc, enum sl_cfg_type type, struct sl_pos
 /* ---- small helpers ----------------------------------------------------- */
 
 /* Writes s[0..len) into buf (cap >= 16) as one printable line: control bytes
- * escaped, cut at about 60 bytes with "..." without splitting UTF-8. */
+ * and invalid UTF-8 escaped, cut at about 60 bytes with "..." between
+ * characters. */
 static const char *show(char *buf, size_t cap, const char *s, size_t len)
 {
 	size_t limit = SL_MIN(cap - 4, (size_t)60), o = 0, i = 0;
 	SL_ASSERT(cap >= 16);
-	for (; i < len; i++) {
+	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
-		size_t need = 1;
-		if (c < 0x20 || c == 0x7f)
-			need = (c == '\n' || c == '\t' || c == '\r') ? 2 : 4;
-		else if (c >= 0xf0)
-			need = 4;
-		else if (c >= 0xe0)
-			need = 3;
-		else if (c >= 0xc0)
-			need = 2;
+		size_t seq = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+		bool valid = seq > 0 && i + seq <= len;
+		for (size_t k = 1; valid && k < seq; k++)
+			valid = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+		bool ctl = c < 0x20 || c == 0x7f;
+		bool short_esc = c == '\n' || c == '\t' || c == '\r';
+		size_t need = !valid || (ctl && !short_esc) ? 4 : ctl ? 2 : seq;
 		if (o + need > limit)
 			break;
-		if (c == '\n' || c == '\t' || c == '\r') {
+		if (short_esc) {
 			buf[o++] = '\\';
 			buf[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-		} else if (c < 0x20 || c == 0x7f) {
+			i++;
+		} else if (!valid || ctl) {
 			snprintf(buf + o, 5, "\\x%02x", c);
 			o += 4;
+			i++;
 		} else {
-			for (size_t k = 0; k < need && i + k < len; k++)
-				buf[o++] = s[i + k];
-			i += need - 1;
+			memcpy(buf + o, s + i, seq);
+			o += seq;
+			i += seq;
 		}
 	}
 	if (i < len) {
@@ -197,6 +210,7 @@ static const char *show(char *buf, size_t cap, const char *s, size_t len)
 		o += 3;
 	}
 	buf[o] = '\0';
+	SL_DASSERT(o < cap);
 	return buf;
 }
 
@@ -885,7 +899,7 @@ struct sl_cfg_node *sl_cfg_parse_value(struct sl_cfg_doc *doc, const char *origi
 {
 	struct sl_cfg_node *n = NULL;
 	SL_ASSERT(doc && origin && text);
-	const char *o = arena_strndup(doc, origin, strlen(origin));
+	const char *o = arena_origin(doc, origin);
 	if (!o) {
 		sl_diag_error(d, (struct sl_pos){origin, 1, 1}, "out of memory");
 		return NULL;
@@ -1105,7 +1119,9 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 	struct sl_pos opos = {origin, 1, 1};
 	struct sl_cfg_node *cur = doc->root, *val;
 	uint32_t missing = 0;
+	char full[SHOW_BYTES], part[SHOW_BYTES];
 	SL_ASSERT(n >= 1 && n <= SL_CONFIG_MAX_DEPTH);
+	show(full, sizeof(full), shown_path, strlen(shown_path));
 	for (uint32_t i = 0; i < n; i++) {
 		if (cur->type == SL_CFG_NULL) {
 			missing = n - i;
@@ -1118,22 +1134,20 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 			if (i == 0)
 				return sl_diag_error(d, opos,
 						     "cannot set '%s': the document is %s, not a map",
-						     shown_path, type_with_article(cur->type));
+						     full, type_with_article(cur->type));
 			return sl_diag_error(d, opos,
-					     "cannot set '%s': '%.*s' is %s (%s:%u:%u), not a map",
-					     shown_path, (int)plen, shown_path,
+					     "cannot set '%s': '%s' is %s (%s:%u:%u), not a map", full,
+					     show(part, sizeof(part), shown_path, plen),
 					     type_with_article(cur->type), cur->pos.file,
 					     cur->pos.line, cur->pos.col);
 		}
 		int64_t k = find_key(cur, segs[i], icase);
-		if (k == -2) {
-			char buf[SHOW_BYTES];
+		if (k == -2)
 			return sl_diag_error(d, opos,
 					     "cannot set '%s': '%s' matches several keys that differ "
 					     "only in case (%s:%u:%u)",
-					     shown_path, show(buf, sizeof(buf), segs[i].s, segs[i].len),
+					     full, show(part, sizeof(part), segs[i].s, segs[i].len),
 					     cur->pos.file, cur->pos.line, cur->pos.col);
-		}
 		if (k < 0) {
 			missing = n - i;
 			break;
@@ -1186,7 +1200,7 @@ int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text,
 	struct seg segs[SL_CONFIG_MAX_DEPTH];
 	uint32_t n = 0;
 	SL_ASSERT(doc && path && value_text);
-	const char *o = arena_strndup(doc, origin ? origin : "--set", strlen(origin ? origin : "--set"));
+	const char *o = arena_origin(doc, origin ? origin : "--set");
 	if (!o) {
 		sl_diag_error(d, (struct sl_pos){origin, 1, 1}, "out of memory");
 		return -ENOMEM;
@@ -1229,7 +1243,9 @@ int sl_cfg_set_arg(struct sl_cfg_doc *doc, const char *arg, struct sl_diag *d)
 	char *path = mem, *origin = mem + plen + 1;
 	memcpy(path, arg, plen);
 	path[plen] = '\0';
-	snprintf(origin, plen + 7, "--set %s", path);
+	memcpy(origin, "--set ", 6);
+	memcpy(origin + 6, arg, plen);
+	origin[6 + plen] = '\0';
 	int rc = sl_cfg_set(doc, path, eq + 1, origin, d);
 	free(mem);
 	return rc;
@@ -1259,7 +1275,8 @@ static int apply_env_one(struct sl_cfg_doc *doc, const char *entry, struct sl_di
 		return -ENOMEM;
 	}
 	memcpy(origin, "env ", 4);
-	memcpy(origin + 4, entry, nlen);
+	for (size_t i = 0; i < nlen; i++)
+		origin[4 + i] = (unsigned char)entry[i] < 0x20 || entry[i] == 0x7f ? '?' : entry[i];
 	struct sl_pos opos = {origin, 1, 1};
 	struct seg segs[SL_CONFIG_MAX_DEPTH];
 	uint32_t n = 0;

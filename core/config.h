@@ -61,7 +61,8 @@ void sl_cfg_free(struct sl_cfg_doc *doc);
 /* The root node; an empty document (or a plain null) is an empty map. */
 struct sl_cfg_node *sl_cfg_root(struct sl_cfg_doc *doc);
 
-/* The document's name, as given to the loader (owned by the document). */
+/* The document's name as given to the loader, control characters replaced
+ * by '?' (owned by the document). */
 const char *sl_cfg_name(const struct sl_cfg_doc *doc);
 
 /* Zeroed memory from the document's arena, aligned for any type, freed with

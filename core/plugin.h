@@ -51,6 +51,8 @@ struct sl_plugin {
 	/* Every input ended on this worker (sources: after SL_POLL_EOF or stop):
 	 * emit what is left (final aggregates), flush. */
 	int (*finish)(struct sl_worker *w, struct sl_nodeinst *ni);
+	/* Where a sink's output goes, for the run summary ("out/ (part-*.jsonl)"). */
+	const char *(*describe)(const struct sl_node *node, char *buf, size_t cap);
 	/* Periodic (at least every 100 ms while the node is live). */
 	void (*tick)(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns);
 };

@@ -1,1 +1,890 @@
-// placeholder
+/* The simdjson shim (sluice's only C++): io/json.h over simdjson's DOM, using error codes only. */
+#include "io/json.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <simdjson.h>
+
+extern "C" {
+#include "core/common.h"
+#include "core/limits.h"
+}
+
+namespace dom = simdjson::dom;
+
+/*
+ * Elements and iterators travel through C as raw bytes. A dom::element is a
+ * tape reference {const document *, size_t index}: 16 bytes whose document
+ * pointer is never NULL, so an all-zero sl_json_elem can mean "missing".
+ */
+static_assert(SL_JSON_PADDING >= simdjson::SIMDJSON_PADDING, "callers pad for simdjson");
+static_assert(sizeof(dom::element) == sizeof(struct sl_json_elem), "element fits sl_json_elem");
+static_assert(std::is_trivially_copyable<dom::element>::value, "element is copied as bytes");
+static_assert(sizeof(dom::array::iterator) == 16 && sizeof(dom::object::iterator) == 16,
+	      "container + iterator fit sl_json_iter");
+static_assert(std::is_trivially_copyable<dom::array::iterator>::value &&
+		      std::is_trivially_copyable<dom::object::iterator>::value,
+	      "iterators are copied as bytes");
+static_assert(sizeof(struct sl_json_iter) == 2 * sizeof(dom::element), "iter layout");
+static_assert(SL_RECORD_MAX_BYTES <= simdjson::SIMDJSON_MAXSIZE_BYTES, "simdjson takes records");
+static_assert(SL_JSON_PATH_MAX_SEGS <= UINT8_MAX, "path n is a uint8_t");
+
+struct sl_json_parser {
+	dom::parser dom;   /* tape, string buffer, structural indexes: preallocated */
+	char *copy;        /* max_bytes + SL_JSON_PADDING: unpadded inputs land here */
+	size_t max_bytes;  /* longer inputs are refused before simdjson sees them */
+	unsigned max_depth;
+	char err[160];     /* sl_json_error() */
+
+	explicit sl_json_parser(size_t capacity) noexcept : dom(capacity)
+	{
+	}
+};
+
+static inline dom::element elem_in(struct sl_json_elem e)
+{
+	dom::element d;
+	memcpy(static_cast<void *>(&d), &e, sizeof d);
+	return d;
+}
+
+static inline struct sl_json_elem elem_out(dom::element d)
+{
+	struct sl_json_elem e;
+	memcpy(&e, static_cast<const void *>(&d), sizeof e);
+	return e;
+}
+
+static inline bool elem_missing(struct sl_json_elem e)
+{
+	return (e.opaque[0] | e.opaque[1]) == 0;
+}
+
+static const struct sl_json_elem k_missing = {{0, 0}};
+
+/* The value of a getter that cannot fail: the element's type was checked. */
+template <typename T> static inline T must(simdjson::simdjson_result<T> r)
+{
+	T v{};
+	simdjson::error_code code = std::move(r).get(v);
+
+	SL_ASSERT(code == simdjson::SUCCESS);
+	return v;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+/*
+ * Decodes the sequence at s[0..n) (n >= 1) strictly (no overlongs, no
+ * surrogates, at most U+10FFFF). Returns true and its length in *used, or
+ * false and in *used the length of the maximal ill-formed subpart (>= 1) that
+ * one U+FFFD replaces (Unicode 15, section 3.9, "U+FFFD substitution").
+ */
+static inline bool utf8_seq(const uint8_t *s, size_t n, size_t *used)
+{
+	uint8_t c = s[0], lo = 0x80, hi = 0xbf;
+	size_t need;
+
+	if (c < 0x80) {
+		*used = 1;
+		return true;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
+		hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		lo = c == 0xf0 ? 0x90 : 0x80; /* overlong */
+		hi = c == 0xf4 ? 0x8f : 0xbf; /* > U+10FFFF */
+	} else {
+		*used = 1; /* a stray continuation byte, C0, C1 or F5..FF */
+		return false;
+	}
+	for (size_t i = 1; i <= need; i++) {
+		if (i >= n || s[i] < lo || s[i] > hi) {
+			*used = i;
+			return false;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*used = need + 1;
+	return true;
+}
+
+/* ---- escaping ----------------------------------------------------------- */
+
+/* What a byte becomes inside a string literal: 0 itself, 1 UTF-8 to check, 'u' \u00XX, else \<that>. */
+struct esc_table {
+	uint8_t v[256];
+	constexpr esc_table() : v()
+	{
+		for (int c = 0; c < 0x20; c++)
+			v[c] = 'u';
+		v[(unsigned char)'\b'] = 'b';
+		v[(unsigned char)'\f'] = 'f';
+		v[(unsigned char)'\n'] = 'n';
+		v[(unsigned char)'\r'] = 'r';
+		v[(unsigned char)'\t'] = 't';
+		v[(unsigned char)'"'] = '"';
+		v[(unsigned char)'\\'] = '\\';
+		for (int c = 0x80; c < 0x100; c++)
+			v[c] = 1;
+	}
+};
+static constexpr esc_table k_esc{};
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "word_special counts bytes from the low end");
+
+/*
+ * Flags the bytes of w (8 input bytes, little-endian) that need a closer
+ * look: control characters, '"', '\\' and, with ascii_only, bytes with the
+ * high bit set. The lowest flag is exact (a borrow only starts at a byte
+ * that really matches), flags above it may be false: only use the lowest.
+ */
+static inline uint64_t word_special(uint64_t w, bool ascii_only)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\');
+	uint64_t special = (w - ones * 0x20) & ~w & highs; /* byte < 0x20 */
+
+	special |= (quote - ones) & ~quote & highs;   /* byte == '"' */
+	special |= (bslash - ones) & ~bslash & highs; /* byte == '\\' */
+	if (ascii_only)
+		special |= w & highs;
+	return special;
+}
+
+/* Copies 1 to 8 bytes with fixed-size moves: a libc memcpy call would cost more than the copy. */
+static inline void copy_upto8(char *o, const uint8_t *s, size_t n)
+{
+	if (n >= 4) {
+		memcpy(o, s, 4);
+		memcpy(o + n - 4, s + n - 4, 4);
+	} else {
+		o[0] = (char)s[0];
+		o[n / 2] = (char)s[n / 2];
+		o[n - 1] = (char)s[n - 1];
+	}
+}
+
+/* Below this many bytes, decoding UTF-8 by hand beats a call to simdjson's validator. */
+#define UTF8_SIMD_MIN_BYTES 64
+
+/*
+ * Writes s[0..len) as a quoted literal at o (before end). utf8_ok says s is
+ * known to be valid UTF-8 (it came from a parsed document). Returns the end
+ * of what was written, or NULL if it did not fit.
+ */
+static char *escape_to(const uint8_t *s, size_t len, char *o, char *end, bool utf8_ok)
+{
+	static const char hex[] = "0123456789abcdef";
+	/*
+	 * Non-ASCII bytes are copied once the rest of s is known valid; the
+	 * first one met decides: validate the rest in one SIMD pass if it is
+	 * long, else (or if invalid) decode character by character.
+	 */
+	enum { UTF8_UNCHECKED, UTF8_VALID, UTF8_DECODE } utf8 = utf8_ok ? UTF8_VALID : UTF8_UNCHECKED;
+	size_t i = 0;
+
+	if (end - o < 2)
+		return NULL;
+	*o++ = '"';
+	while (i < len) {
+		if (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			uint64_t special = word_special(w, utf8 != UTF8_VALID);
+			size_t plain = special ? (size_t)__builtin_ctzll(special) / 8 : 8;
+			if (plain > 0) {
+				if ((size_t)(end - o) < plain)
+					return NULL;
+				copy_upto8(o, s + i, plain);
+				o += plain;
+				i += plain;
+				continue;
+			}
+		}
+		uint8_t c = s[i], k = k_esc.v[c];
+		if (k == 0 || (k == 1 && utf8 == UTF8_VALID)) {
+			if (o == end)
+				return NULL;
+			*o++ = (char)c;
+			i++;
+		} else if (k == 1) {
+			if (utf8 == UTF8_UNCHECKED) {
+				/* i is at a character boundary: everything before was whole characters. */
+				bool valid = len - i >= UTF8_SIMD_MIN_BYTES &&
+					     simdjson::validate_utf8(reinterpret_cast<const char *>(s + i),
+								     len - i);
+				utf8 = valid ? UTF8_VALID : UTF8_DECODE;
+				continue;
+			}
+			do { /* a run of non-ASCII characters */
+				size_t n;
+				if (utf8_seq(s + i, len - i, &n)) {
+					if ((size_t)(end - o) < n)
+						return NULL;
+					copy_upto8(o, s + i, n);
+					o += n;
+				} else {
+					if (end - o < 3)
+						return NULL;
+					memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
+					o += 3;
+				}
+				i += n;
+			} while (i < len && s[i] >= 0x80);
+		} else if (k == 'u') {
+			if (end - o < 6)
+				return NULL;
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			o += 6;
+			i++;
+		} else {
+			if (end - o < 2)
+				return NULL;
+			o[0] = '\\';
+			o[1] = (char)k;
+			o += 2;
+			i++;
+		}
+	}
+	if (o == end)
+		return NULL;
+	*o++ = '"';
+	return o;
+}
+
+extern "C" ssize_t sl_json_escape(const char *s, size_t len, char *buf, size_t cap)
+{
+	SL_ASSERT(s || len == 0);
+	SL_ASSERT(buf || cap == 0);
+	SL_ASSERT(cap <= (size_t)SSIZE_MAX);
+	char *o = escape_to(reinterpret_cast<const uint8_t *>(s), len, buf, buf + cap, false);
+	return o ? o - buf : -ENOSPC;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+extern "C" struct sl_json_parser *sl_json_parser_new(size_t max_bytes, unsigned max_depth)
+{
+	SL_ASSERT(max_bytes > 0 && max_bytes <= simdjson::SIMDJSON_MAXSIZE_BYTES);
+	SL_ASSERT(max_depth >= 1 && max_depth <= SL_JSON_MAX_DEPTH);
+	/* simdjson never sizes below this, and would allocate on parse if we did. */
+	size_t capacity = SL_MAX(max_bytes, simdjson::dom::MINIMAL_DOCUMENT_CAPACITY);
+	struct sl_json_parser *p = new (std::nothrow) sl_json_parser(capacity);
+
+	if (!p)
+		goto out;
+	p->max_bytes = max_bytes;
+	p->max_depth = max_depth;
+	p->err[0] = '\0';
+	p->copy = static_cast<char *>(malloc(max_bytes + SL_JSON_PADDING));
+	if (!p->copy)
+		goto out_delete_parser;
+	/*
+	 * simdjson fails when a value sits inside max_depth containers (an
+	 * empty container is not entered), so it allows max_depth - 1 of our
+	 * levels: add one. allocate() sizes the parser; the document's tape and string buffer
+	 * are sized separately, or the first parse would allocate them.
+	 */
+	if (p->dom.allocate(capacity, max_depth + 1) != simdjson::SUCCESS)
+		goto out_free_copy;
+	if (p->dom.doc.allocate(capacity) != simdjson::SUCCESS)
+		goto out_free_copy;
+	return p;
+
+out_free_copy:
+	free(p->copy);
+out_delete_parser:
+	delete p;
+	p = NULL;
+out:
+	return p;
+}
+
+extern "C" void sl_json_parser_free(struct sl_json_parser *p)
+{
+	if (!p)
+		return;
+	free(p->copy);
+	delete p;
+}
+
+/*
+ * Finds where an error simdjson reported without a position lies, by a
+ * scalar pass over the input (failure path only). SIZE_MAX if unknown.
+ */
+static size_t error_offset(const uint8_t *s, size_t len, simdjson::error_code code,
+			   unsigned max_depth)
+{
+	size_t i = 0, n;
+	unsigned depth = 0;
+	bool in_string = false;
+
+	if (code == simdjson::UTF8_ERROR) {
+		for (; i < len; i += n)
+			if (!utf8_seq(s + i, len - i, &n))
+				return i;
+		return SIZE_MAX;
+	}
+	if (code != simdjson::UNESCAPED_CHARS && code != simdjson::DEPTH_ERROR)
+		return SIZE_MAX;
+	for (; i < len; i++) {
+		uint8_t c = s[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+			else if (c < 0x20 && code == simdjson::UNESCAPED_CHARS)
+				return i;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth && code == simdjson::DEPTH_ERROR) {
+				/* Too deep only if it holds a value: an empty one is a leaf. */
+				size_t j = i + 1;
+				while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
+					j++;
+				if (j < len && s[j] != ']' && s[j] != '}')
+					return i;
+			}
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return SIZE_MAX;
+}
+
+/* Maps a simdjson failure to an errno and a message that quotes no input. */
+static int parse_failed(struct sl_json_parser *p, const char *in, size_t len,
+			simdjson::error_code code)
+{
+	size_t at = error_offset(reinterpret_cast<const uint8_t *>(in), len, code, p->max_depth);
+	int n, rc;
+
+	switch (code) {
+	case simdjson::DEPTH_ERROR:
+		rc = -ELOOP;
+		n = snprintf(p->err, sizeof p->err, "JSON nested deeper than %u levels", p->max_depth);
+		break;
+	case simdjson::MEMALLOC: /* cannot happen: everything is preallocated */
+		rc = -ENOMEM;
+		n = snprintf(p->err, sizeof p->err, "out of memory parsing JSON");
+		break;
+	case simdjson::CAPACITY: /* cannot happen: length is checked first */
+		rc = -EMSGSIZE;
+		n = snprintf(p->err, sizeof p->err, "JSON document too large");
+		break;
+	default:
+		rc = -EINVAL;
+		n = snprintf(p->err, sizeof p->err, "invalid JSON: %s",
+			     simdjson::error_message(code));
+		break;
+	}
+	if (at != SIZE_MAX && n >= 0 && (size_t)n < sizeof p->err)
+		snprintf(p->err + n, sizeof p->err - (size_t)n, " (at byte %zu)", at);
+	return rc;
+}
+
+extern "C" int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t len, bool padded,
+			     struct sl_json_elem *root)
+{
+	SL_ASSERT(p && root);
+	SL_ASSERT(buf || len == 0);
+	const char *in = buf;
+	dom::element doc;
+	simdjson::error_code code;
+
+	*root = k_missing;
+	p->err[0] = '\0';
+	if (SL_UNLIKELY(len > p->max_bytes)) {
+		snprintf(p->err, sizeof p->err, "JSON document of %zu bytes exceeds the %zu-byte limit",
+			 len, p->max_bytes);
+		return -EMSGSIZE;
+	}
+	if (!padded || len == 0) {
+		if (len > 0)
+			memcpy(p->copy, buf, len);
+		/* simdjson does not need the padding's content, but it must be defined. */
+		memset(p->copy + len, 0, SL_JSON_PADDING);
+		in = p->copy;
+	}
+	/* realloc_if_needed = false: parse in place; capacity covers len, so nothing is allocated. */
+	code = p->dom.parse(in, len, false).get(doc);
+	if (SL_UNLIKELY(code != simdjson::SUCCESS))
+		return parse_failed(p, in, len, code);
+	*root = elem_out(doc);
+	return 0;
+}
+
+extern "C" const char *sl_json_error(const struct sl_json_parser *p)
+{
+	SL_ASSERT(p);
+	return p->err;
+}
+
+/* ---- access ------------------------------------------------------------- */
+
+extern "C" enum sl_json_type sl_json_type(struct sl_json_elem e)
+{
+	if (elem_missing(e))
+		return SL_JSON_MISSING;
+	switch (elem_in(e).type()) {
+	case dom::element_type::NULL_VALUE:
+		return SL_JSON_NULL;
+	case dom::element_type::BOOL:
+		return SL_JSON_BOOL;
+	case dom::element_type::INT64:
+		return SL_JSON_INT;
+	case dom::element_type::UINT64:
+		return SL_JSON_UINT;
+	case dom::element_type::DOUBLE:
+		return SL_JSON_DOUBLE;
+	case dom::element_type::STRING:
+		return SL_JSON_STRING;
+	case dom::element_type::ARRAY:
+		return SL_JSON_ARRAY;
+	case dom::element_type::OBJECT:
+		return SL_JSON_OBJECT;
+	}
+	SL_ASSERT(!"unknown simdjson element type");
+	return SL_JSON_MISSING;
+}
+
+/* Looks key up in e if it is an object; NO_SUCH_FIELD / INCORRECT_TYPE otherwise. */
+static inline simdjson::error_code field(dom::element e, std::string_view key, dom::element *out)
+{
+	dom::object obj;
+	simdjson::error_code code = e.get_object().get(obj);
+
+	if (code == simdjson::SUCCESS)
+		code = obj.at_key(key).get(*out);
+	return code;
+}
+
+extern "C" bool sl_json_get_field(struct sl_json_elem obj, const char *key, size_t key_len,
+				  struct sl_json_elem *out)
+{
+	SL_ASSERT(out);
+	SL_ASSERT(key || key_len == 0);
+	dom::element v;
+
+	*out = k_missing;
+	if (elem_missing(obj) ||
+	    field(elem_in(obj), std::string_view(key ? key : "", key_len), &v) != simdjson::SUCCESS)
+		return false;
+	*out = elem_out(v);
+	return true;
+}
+
+extern "C" int sl_json_path_compile(const char *dotted, struct sl_json_path *out)
+{
+	SL_ASSERT(dotted && out);
+	const char *seg = dotted;
+
+	out->n = 0;
+	for (;;) {
+		const char *dot = strchr(seg, '.');
+		size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
+		if (len == 0 || len > UINT32_MAX || out->n == SL_JSON_PATH_MAX_SEGS) {
+			out->n = 0;
+			return -EINVAL;
+		}
+		out->seg[out->n].key = seg;
+		out->seg[out->n].len = (uint32_t)len;
+		out->n++;
+		if (!dot)
+			return 0;
+		seg = dot + 1;
+	}
+}
+
+extern "C" bool sl_json_get_path(struct sl_json_elem root, const struct sl_json_path *path,
+				 struct sl_json_elem *out)
+{
+	SL_ASSERT(path && out);
+	SL_ASSERT(path->n <= SL_JSON_PATH_MAX_SEGS);
+	dom::element e = elem_in(root);
+
+	*out = k_missing;
+	if (elem_missing(root))
+		return false;
+	for (unsigned i = 0; i < path->n; i++) {
+		std::string_view key(path->seg[i].key, path->seg[i].len);
+		if (field(e, key, &e) != simdjson::SUCCESS)
+			return false;
+	}
+	*out = elem_out(e);
+	return true;
+}
+
+extern "C" bool sl_json_get_bool(struct sl_json_elem e, bool *out)
+{
+	SL_ASSERT(out);
+	return !elem_missing(e) && elem_in(e).get_bool().get(*out) == simdjson::SUCCESS;
+}
+
+extern "C" bool sl_json_get_int64(struct sl_json_elem e, int64_t *out)
+{
+	SL_ASSERT(out);
+	int64_t v;
+
+	/* get_int64 takes INT64 and UINT64 <= INT64_MAX, never a DOUBLE. */
+	if (elem_missing(e) || elem_in(e).get_int64().get(v) != simdjson::SUCCESS)
+		return false;
+	*out = v;
+	return true;
+}
+
+extern "C" bool sl_json_get_double(struct sl_json_elem e, double *out)
+{
+	SL_ASSERT(out);
+	double v;
+
+	if (elem_missing(e) || elem_in(e).get_double().get(v) != simdjson::SUCCESS)
+		return false;
+	*out = v;
+	return true;
+}
+
+extern "C" bool sl_json_get_string(struct sl_json_elem e, const char **s, size_t *len)
+{
+	SL_ASSERT(s && len);
+	std::string_view v;
+
+	if (elem_missing(e) || elem_in(e).get_string().get(v) != simdjson::SUCCESS)
+		return false;
+	*s = v.data();
+	*len = v.size();
+	return true;
+}
+
+extern "C" size_t sl_json_array_size(struct sl_json_elem arr)
+{
+	dom::array a;
+
+	if (elem_missing(arr) || elem_in(arr).get_array().get(a) != simdjson::SUCCESS)
+		return 0;
+	return a.size();
+}
+
+/* ---- iteration ---------------------------------------------------------- */
+
+/*
+ * it->opaque[0..1] holds the container element, [2..3] the position (a
+ * dom::array::iterator or dom::object::iterator, as the container's type
+ * says). The end is recomputed from the container: one tape read.
+ */
+extern "C" bool sl_json_iter_init(struct sl_json_elem container, struct sl_json_iter *it)
+{
+	SL_ASSERT(it);
+	dom::element c = elem_in(container);
+	dom::array arr;
+	dom::object obj;
+
+	memset(it, 0, sizeof *it);
+	if (elem_missing(container))
+		return false;
+	if (c.get_array().get(arr) == simdjson::SUCCESS) {
+		dom::array::iterator pos = arr.begin();
+		memcpy(&it->opaque[2], static_cast<const void *>(&pos), sizeof pos);
+	} else if (c.get_object().get(obj) == simdjson::SUCCESS) {
+		dom::object::iterator pos = obj.begin();
+		memcpy(&it->opaque[2], static_cast<const void *>(&pos), sizeof pos);
+	} else {
+		return false;
+	}
+	memcpy(&it->opaque[0], static_cast<const void *>(&c), sizeof c);
+	return true;
+}
+
+extern "C" bool sl_json_iter_next(struct sl_json_iter *it, const char **key, size_t *key_len,
+				  struct sl_json_elem *val)
+{
+	SL_ASSERT(it && val);
+	struct sl_json_elem ce = {{it->opaque[0], it->opaque[1]}};
+	dom::element c = elem_in(ce);
+	dom::array arr;
+	dom::object obj;
+	const char *k = NULL;
+	size_t k_len = 0;
+
+	*val = k_missing;
+	if (elem_missing(ce))
+		return false; /* a failed init */
+	if (c.get_array().get(arr) == simdjson::SUCCESS) {
+		dom::array::iterator pos;
+		memcpy(static_cast<void *>(&pos), &it->opaque[2], sizeof pos);
+		if (!(pos != arr.end()))
+			return false;
+		*val = elem_out(*pos);
+		++pos;
+		memcpy(&it->opaque[2], static_cast<const void *>(&pos), sizeof pos);
+	} else {
+		obj = must(c.get_object()); /* init accepted only arrays and objects */
+		dom::object::iterator pos;
+		memcpy(static_cast<void *>(&pos), &it->opaque[2], sizeof pos);
+		if (!(pos != obj.end()))
+			return false;
+		k = pos.key_c_str();
+		k_len = pos.key_length();
+		*val = elem_out(pos.value());
+		++pos;
+		memcpy(&it->opaque[2], static_cast<const void *>(&pos), sizeof pos);
+	}
+	if (key)
+		*key = k;
+	if (key_len)
+		*key_len = k_len;
+	return true;
+}
+
+/* ---- minify ------------------------------------------------------------- */
+
+struct writer {
+	char *o;
+	char *end;
+};
+
+static inline bool put(struct writer *w, const char *s, size_t n)
+{
+	if ((size_t)(w->end - w->o) < n)
+		return false;
+	memcpy(w->o, s, n);
+	w->o += n;
+	return true;
+}
+
+static inline bool put_char(struct writer *w, char c)
+{
+	if (w->o == w->end)
+		return false;
+	*w->o++ = c;
+	return true;
+}
+
+/* "00".."99": two digits per division. */
+static constexpr char k_digits[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				   "8081828384858687888990919293949596979899";
+
+static bool put_uint(struct writer *w, uint64_t v, bool negative)
+{
+	char tmp[24], *t = tmp + sizeof tmp;
+
+	while (v >= 100) {
+		t -= 2;
+		memcpy(t, k_digits + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		t -= 2;
+		memcpy(t, k_digits + 2 * v, 2);
+	} else {
+		*--t = (char)('0' + v);
+	}
+	if (negative)
+		*--t = '-';
+	return put(w, t, (size_t)(tmp + sizeof tmp - t));
+}
+
+static inline bool put_string(struct writer *w, std::string_view s)
+{
+	/* Strings of a parsed document are valid UTF-8: skip the validation pass. */
+	char *o = escape_to(reinterpret_cast<const uint8_t *>(s.data()), s.size(), w->o, w->end, true);
+	if (!o)
+		return false;
+	w->o = o;
+	return true;
+}
+
+/* Recursion is bounded by the parser's max_depth <= SL_JSON_MAX_DEPTH. */
+static bool minify_to(dom::element e, struct writer *w, unsigned depth)
+{
+	SL_ASSERT(depth <= SL_JSON_MAX_DEPTH);
+	bool first = true;
+
+	switch (e.type()) {
+	case dom::element_type::ARRAY: {
+		dom::array arr = must(e.get_array());
+		if (!put_char(w, '['))
+			return false;
+		for (dom::element v : arr) {
+			if ((!first && !put_char(w, ',')) || !minify_to(v, w, depth + 1))
+				return false;
+			first = false;
+		}
+		return put_char(w, ']');
+	}
+	case dom::element_type::OBJECT: {
+		dom::object obj = must(e.get_object());
+		if (!put_char(w, '{'))
+			return false;
+		for (dom::key_value_pair kv : obj) {
+			if ((!first && !put_char(w, ',')) || !put_string(w, kv.key) ||
+			    !put_char(w, ':') || !minify_to(kv.value, w, depth + 1))
+				return false;
+			first = false;
+		}
+		return put_char(w, '}');
+	}
+	case dom::element_type::INT64: {
+		int64_t v = must(e.get_int64());
+		/* 0 - (uint64_t)v is |v| even for INT64_MIN. */
+		return put_uint(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
+	}
+	case dom::element_type::UINT64: {
+		return put_uint(w, must(e.get_uint64()), false);
+	}
+	case dom::element_type::DOUBLE: {
+		/* simdjson's shortest round-trip form, as its own serializer; at most 24 chars. */
+		char tmp[40];
+		char *t = simdjson::internal::to_chars(tmp, tmp + sizeof tmp, must(e.get_double()));
+		SL_ASSERT(t > tmp && t <= tmp + sizeof tmp);
+		return put(w, tmp, (size_t)(t - tmp));
+	}
+	case dom::element_type::STRING: {
+		return put_string(w, must(e.get_string()));
+	}
+	case dom::element_type::BOOL: {
+		return must(e.get_bool()) ? put(w, "true", 4) : put(w, "false", 5);
+	}
+	case dom::element_type::NULL_VALUE:
+		return put(w, "null", 4);
+	}
+	SL_ASSERT(!"unknown simdjson element type");
+	return false;
+}
+
+extern "C" ssize_t sl_json_minify(struct sl_json_elem e, char *buf, size_t cap)
+{
+	SL_ASSERT(buf || cap == 0);
+	SL_ASSERT(cap <= (size_t)SSIZE_MAX);
+	struct writer w = {buf, buf + cap};
+
+	if (elem_missing(e))
+		return -EINVAL;
+	if (!minify_to(elem_in(e), &w, 0))
+		return -ENOSPC;
+	return w.o - buf;
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * The parser keeps an integer (no '.', no exponent) as int64 or uint64 and
+ * converts it when asked for a double; it parses anything else to the
+ * correctly rounded double, failing beyond DBL_MAX. simdjson's from_chars is
+ * the correctly rounded fallback of that same parser, so the two agree.
+ */
+extern "C" bool sl_json_parse_double(const char *s, size_t len, double *out)
+{
+	SL_ASSERT(s || len == 0);
+	SL_ASSERT(out);
+	const char *p = s, *end = s + len, *digits;
+	bool negative = false, integer = true;
+
+	if (p < end && *p == '-') {
+		negative = true;
+		p++;
+	}
+	digits = p;
+	if (p == end || !is_digit(*p))
+		return false;
+	if (*p == '0')
+		p++; /* no leading zeros */
+	else
+		while (p < end && is_digit(*p))
+			p++;
+	if (p < end && *p == '.') {
+		integer = false;
+		if (++p == end || !is_digit(*p))
+			return false;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		integer = false;
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || !is_digit(*p))
+			return false;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p != end)
+		return false;
+
+	if (integer) {
+		uint64_t v = 0;
+		for (p = digits; p < end; p++) {
+			unsigned d = (unsigned)(*p - '0');
+			if (v > (UINT64_MAX - d) / 10)
+				return false; /* beyond uint64: the parser's NUMBER_ERROR */
+			v = v * 10 + d;
+		}
+		if (!negative) {
+			*out = (double)v;
+		} else {
+			if (v > (uint64_t)INT64_MAX + 1)
+				return false; /* below INT64_MIN */
+			*out = v == (uint64_t)INT64_MAX + 1 ? (double)INT64_MIN : (double)-(int64_t)v;
+		}
+		return true;
+	}
+	double d = simdjson::internal::from_chars(s, end);
+	if (!std::isfinite(d))
+		return false;
+	*out = d;
+	return true;
+}
+
+/* ---- benchmark ---------------------------------------------------------- */
+
+extern "C" int sl_json_bench_parse_lines(const char *buf, size_t len, uint64_t *n_docs)
+{
+	SL_ASSERT(buf || len == 0);
+	SL_ASSERT(n_docs);
+	struct sl_json_parser *p = sl_json_parser_new(SL_RECORD_MAX_BYTES, SL_JSON_MAX_DEPTH);
+	const char *line = buf, *end = buf + len;
+	struct sl_json_elem root;
+	int rc = 0;
+
+	*n_docs = 0;
+	if (!p)
+		return -ENOMEM;
+	while (line < end) {
+		const char *nl = static_cast<const char *>(memchr(line, '\n', (size_t)(end - line)));
+		const char *eol = nl ? nl : end;
+		/* Every line is padded: the rest of buf and its padding follow it. */
+		if (eol > line) {
+			rc = sl_json_parse(p, line, (size_t)(eol - line), true, &root);
+			if (rc != 0)
+				break;
+			(*n_docs)++;
+		}
+		line = eol + 1;
+	}
+	sl_json_parser_free(p);
+	return rc;
+}

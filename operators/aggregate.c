@@ -284,12 +284,12 @@ static bool fold(const struct aggregate_shared *s, char *value, const struct sl_
 		case AGG_MIN:
 			if (sl_type_is_float(a->in_type) ? (x->n == 1 || v.f < x->v.f)
 							  : (x->n == 1 || v.i < x->v.i))
-				x->v = *(typeof(x->v) *)&v;
+				memcpy(&x->v, &v, sizeof(x->v));
 			break;
 		case AGG_MAX:
 			if (sl_type_is_float(a->in_type) ? (x->n == 1 || v.f > x->v.f)
 							  : (x->n == 1 || v.i > x->v.i))
-				x->v = *(typeof(x->v) *)&v;
+				memcpy(&x->v, &v, sizeof(x->v));
 			break;
 		default:
 			break;

@@ -1,0 +1,277 @@
+/* Typed values as text. */
+#include "core/value.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int64_t sl_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	/* Howard Hinnant's days_from_civil. */
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+void sl_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	const unsigned doe = (unsigned)(z - era * 146097);
+	const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	const unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void trim(const char **s, size_t *len)
+{
+	while (*len && (**s == ' ' || **s == '\t' || **s == '\r' || **s == '\n')) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' ||
+			(*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n'))
+		(*len)--;
+}
+
+static int parse_int(const char *s, size_t len, int64_t *out)
+{
+	if (len == 0 || len > 20)
+		return -EINVAL;
+	size_t i = 0;
+	bool neg = false;
+	if (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-';
+		i = 1;
+		if (len == 1)
+			return -EINVAL;
+	}
+	uint64_t v = 0;
+	for (; i < len; i++) {
+		unsigned dgt = (unsigned)(s[i] - '0');
+		if (dgt > 9)
+			return -EINVAL;
+		if (v > (UINT64_MAX - dgt) / 10)
+			return -ERANGE;
+		v = v * 10 + dgt;
+	}
+	if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
+		return -ERANGE;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+static int digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned dgt = (unsigned)(s[i] - '0');
+		if (dgt > 9)
+			return -EINVAL;
+		v = v * 10 + dgt;
+	}
+	*out = v;
+	return 0;
+}
+
+static bool valid_date(int64_t y, unsigned m, unsigned d)
+{
+	static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (m < 1 || m > 12 || d < 1)
+		return false;
+	unsigned max = mdays[m - 1];
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		max = 29;
+	return d <= max;
+}
+
+static int parse_date(const char *s, size_t len, int64_t *days)
+{
+	unsigned y, m, d;
+	if (len != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) || digits(s + 5, 2, &m) ||
+	    digits(s + 8, 2, &d) || !valid_date(y, m, d))
+		return -EINVAL;
+	*days = sl_days_from_civil(y, m, d);
+	return 0;
+}
+
+static int parse_timestamp(const char *s, size_t len, int64_t *ms)
+{
+	int64_t days;
+	if (len < 10 || parse_date(s, 10, &days) < 0)
+		return parse_int(s, len, ms); /* epoch milliseconds */
+	int64_t t = days * 86400000ll;
+	if (len == 10) {
+		*ms = t;
+		return 0;
+	}
+	if (len < 19 || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':')
+		return -EINVAL;
+	unsigned hh, mi, ss;
+	if (digits(s + 11, 2, &hh) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &ss) ||
+	    hh > 23 || mi > 59 || ss > 60)
+		return -EINVAL;
+	t += (int64_t)hh * 3600000 + mi * 60000 + ss * 1000;
+	size_t i = 19;
+	if (i < len && s[i] == '.') {
+		i++;
+		unsigned frac = 0, n = 0;
+		while (i < len && s[i] >= '0' && s[i] <= '9') {
+			if (n < 3)
+				frac = frac * 10 + (unsigned)(s[i] - '0');
+			n++;
+			i++;
+		}
+		if (n == 0 || n > 9)
+			return -EINVAL;
+		while (n < 3) {
+			frac *= 10;
+			n++;
+		}
+		t += frac;
+	}
+	if (i < len && (s[i] == 'Z' || s[i] == 'z'))
+		i++;
+	if (i != len)
+		return -EINVAL;
+	*ms = t;
+	return 0;
+}
+
+int sl_value_parse(enum sl_type t, const char *s, size_t len, union sl_val *out)
+{
+	trim(&s, &len);
+	int rc;
+	char buf[64];
+	switch (t) {
+	case SL_T_INT:
+	case SL_T_BIGINT:
+		rc = parse_int(s, len, &out->i);
+		if (rc == 0 && t == SL_T_INT && (out->i < INT32_MIN || out->i > INT32_MAX))
+			rc = -ERANGE;
+		return rc;
+	case SL_T_FLOAT:
+	case SL_T_DOUBLE: {
+		if (len == 0 || len >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		char *end;
+		double v = strtod(buf, &end);
+		if (end != buf + len)
+			return -EINVAL;
+		/* strtod takes hex and "inf"; accept only decimal plus NaN/Infinity. */
+		for (size_t i = 0; i < len; i++)
+			if (buf[i] == 'x' || buf[i] == 'X')
+				return -EINVAL;
+		out->f = t == SL_T_FLOAT ? (double)(float)v : v;
+		return 0;
+	}
+	case SL_T_BOOL:
+		if (len == 4 && strncasecmp(s, "true", 4) == 0)
+			out->i = 1;
+		else if (len == 5 && strncasecmp(s, "false", 5) == 0)
+			out->i = 0;
+		else
+			return -EINVAL;
+		return 0;
+	case SL_T_DATE:
+		return parse_date(s, len, &out->i);
+	case SL_T_TIMESTAMP:
+		return parse_timestamp(s, len, &out->i);
+	default:
+		return -EINVAL;
+	}
+}
+
+int sl_format_double(double v, char *buf)
+{
+	if (isnan(v))
+		return sprintf(buf, "NaN");
+	if (isinf(v))
+		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
+	if (v == (double)(int64_t)v && fabs(v) < 1e15)
+		return sprintf(buf, "%lld.0", (long long)v);
+	int n = 0;
+	for (int p = 15; p <= 17; p++) {
+		n = sprintf(buf, "%.*g", p, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return n;
+}
+
+int sl_format_float(float v, char *buf)
+{
+	if (isnan(v))
+		return sprintf(buf, "NaN");
+	if (isinf(v))
+		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
+	if (v == (float)(int64_t)v && fabsf(v) < 1e7f)
+		return sprintf(buf, "%lld.0", (long long)v);
+	int n = 0;
+	for (int p = 6; p <= 9; p++) {
+		n = sprintf(buf, "%.*g", p, (double)v);
+		if (strtof(buf, NULL) == v)
+			break;
+	}
+	return n;
+}
+
+int sl_value_format(enum sl_type t, union sl_val v, char *buf)
+{
+	switch (t) {
+	case SL_T_BOOL:
+		return sprintf(buf, v.i ? "true" : "false");
+	case SL_T_INT:
+	case SL_T_BIGINT: {
+		/* Hot in sinks: no printf. */
+		char tmp[24];
+		int n = 0;
+		uint64_t u = v.i < 0 ? 0 - (uint64_t)v.i : (uint64_t)v.i;
+		do {
+			tmp[n++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		int o = 0;
+		if (v.i < 0)
+			buf[o++] = '-';
+		while (n)
+			buf[o++] = tmp[--n];
+		buf[o] = '\0';
+		return o;
+	}
+	case SL_T_FLOAT:
+		return sl_format_float((float)v.f, buf);
+	case SL_T_DOUBLE:
+		return sl_format_double(v.f, buf);
+	case SL_T_DATE: {
+		int64_t y;
+		unsigned m, d;
+		sl_civil_from_days(v.i, &y, &m, &d);
+		return sprintf(buf, "%04lld-%02u-%02u", (long long)y, m, d);
+	}
+	case SL_T_TIMESTAMP: {
+		int64_t ms = v.i;
+		int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+		int64_t rem = ms - days * 86400000;
+		int64_t y;
+		unsigned m, d;
+		sl_civil_from_days(days, &y, &m, &d);
+		return sprintf(buf, "%04lld-%02u-%02u %02u:%02u:%02u.%03u", (long long)y, m, d,
+			       (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60),
+			       (unsigned)(rem / 1000 % 60), (unsigned)(rem % 1000));
+	}
+	default:
+		buf[0] = '\0';
+		return 0;
+	}
+}
