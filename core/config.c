@@ -71,16 +71,35 @@ static char *arena_strndup(struct sl_cfg_doc *doc, const char *s, size_t len)
 	return p;
 }
 
-/* A copy of a document name or override origin for positions, with control
- * characters replaced so that every diagnostic stays one line. */
+/* Longest document name or override origin kept for positions. */
+#define ORIGIN_MAX_BYTES 240u
+
+/* A document name or override origin as positions show it, in buf: control
+ * characters replaced so that every diagnostic stays one line, and the middle
+ * of a very long one cut out (a diagnostic line has a fixed size). */
+static const char *short_name(char buf[ORIGIN_MAX_BYTES + 1], const char *s)
+{
+	size_t len = strlen(s), half = (ORIGIN_MAX_BYTES - 3) / 2;
+	if (len <= ORIGIN_MAX_BYTES) {
+		memcpy(buf, s, len + 1);
+	} else {
+		memcpy(buf, s, half);
+		memcpy(buf + half, "...", 3);
+		memcpy(buf + half + 3, s + len - half, half);
+		len = 2 * half + 3;
+		buf[len] = '\0';
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	return buf;
+}
+
 static const char *arena_origin(struct sl_cfg_doc *doc, const char *s)
 {
-	size_t len = strlen(s);
-	char *p = arena_strndup(doc, s, len);
-	for (size_t i = 0; p && i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			p[i] = '?';
-	return p;
+	char buf[ORIGIN_MAX_BYTES + 1];
+	short_name(buf, s);
+	return arena_strndup(doc, buf, strlen(buf));
 }
 
 static struct sl_cfg_doc *doc_new(const char *name)
@@ -148,6 +167,18 @@ static const char *type_with_article(enum sl_cfg_type type)
 	default:
 		return "null";
 	}
+}
+
+/*
+ * Maps' key and value arrays always hold map_cap(n) slots, so overrides can
+ * append in amortised O(1) without a capacity field in the public node.
+ */
+static size_t map_cap(size_t n)
+{
+	size_t cap = 1;
+	while (cap < n)
+		cap *= 2;
+	return n ? cap : 0;
 }
 
 /* A new node counted against SL_CONFIG_MAX_NODES. */
@@ -504,9 +535,10 @@ static int node_copy(struct loader *L, const struct sl_cfg_node *src, uint32_t d
 	n->len = src->len;
 	n->quoted = src->quoted;
 	if (coll && src->n) {
-		n->vals = sl_cfg_alloc(L->doc, src->n * sizeof(*n->vals));
+		size_t cap = src->type == SL_CFG_MAP ? map_cap(src->n) : src->n;
+		n->vals = sl_cfg_alloc(L->doc, cap * sizeof(*n->vals));
 		if (src->type == SL_CFG_MAP)
-			n->keys = sl_cfg_alloc(L->doc, src->n * sizeof(*n->keys));
+			n->keys = sl_cfg_alloc(L->doc, cap * sizeof(*n->keys));
 		if (!n->vals || (src->type == SL_CFG_MAP && !n->keys)) {
 			sl_diag_error(L->d, alias_pos, "out of memory");
 			return -ENOMEM;
@@ -689,8 +721,8 @@ static int finish_map(struct loader *L, struct frame *f)
 	}
 	if (cap == 0)
 		return 0;
-	node->keys = sl_cfg_alloc(L->doc, cap * sizeof(*node->keys));
-	node->vals = sl_cfg_alloc(L->doc, cap * sizeof(*node->vals));
+	node->keys = sl_cfg_alloc(L->doc, map_cap(cap) * sizeof(*node->keys));
+	node->vals = sl_cfg_alloc(L->doc, map_cap(cap) * sizeof(*node->vals));
 	if (!node->keys || !node->vals) {
 		sl_diag_error(L->d, node->pos, "out of memory");
 		return -ENOMEM;
@@ -835,7 +867,7 @@ struct sl_cfg_doc *sl_cfg_load_string(const char *name, const char *text, size_t
 	struct sl_cfg_node *root;
 	struct sl_cfg_doc *doc = doc_new(name ? name : "<input>");
 	if (!doc) {
-		sl_diag_error(d, (struct sl_pos){name, 0, 0}, "out of memory");
+		sl_diag_error(d, (struct sl_pos){NULL, 0, 0}, "out of memory");
 		return NULL;
 	}
 	if (cfg_parse(doc, doc->name, text, len, 0, &root, d))
@@ -853,7 +885,8 @@ out_free:
 
 struct sl_cfg_doc *sl_cfg_load_file(const char *path, struct sl_diag *d)
 {
-	struct sl_pos pos = {path, 0, 0};
+	char name[ORIGIN_MAX_BYTES + 1];
+	struct sl_pos pos = {short_name(name, path), 0, 0};
 	struct sl_cfg_doc *doc = NULL;
 	char *buf = NULL;
 	size_t len = 0;
@@ -901,7 +934,7 @@ struct sl_cfg_node *sl_cfg_parse_value(struct sl_cfg_doc *doc, const char *origi
 	SL_ASSERT(doc && origin && text);
 	const char *o = arena_origin(doc, origin);
 	if (!o) {
-		sl_diag_error(d, (struct sl_pos){origin, 1, 1}, "out of memory");
+		sl_diag_error(d, (struct sl_pos){NULL, 1, 1}, "out of memory");
 		return NULL;
 	}
 	if (cfg_parse(doc, o, text, strlen(text), 0, &n, d))
@@ -1074,20 +1107,24 @@ static int64_t find_key(const struct sl_cfg_node *map, struct seg seg, bool icas
 static int map_append(struct sl_cfg_doc *doc, struct sl_cfg_node *map, struct sl_cfg_node *k,
 		      struct sl_cfg_node *v, struct sl_diag *d)
 {
-	struct sl_cfg_node **keys = sl_cfg_alloc(doc, (map->n + 1) * sizeof(*keys));
-	struct sl_cfg_node **vals = sl_cfg_alloc(doc, (map->n + 1) * sizeof(*vals));
-	if (!keys || !vals) {
-		sl_diag_error(d, k->pos, "out of memory");
-		return -ENOMEM;
+	SL_ASSERT(map->type == SL_CFG_MAP);
+	if (map->n == map_cap(map->n)) { /* full: double */
+		size_t cap = map_cap(map->n + 1);
+		struct sl_cfg_node **keys = sl_cfg_alloc(doc, cap * sizeof(*keys));
+		struct sl_cfg_node **vals = sl_cfg_alloc(doc, cap * sizeof(*vals));
+		if (!keys || !vals) {
+			sl_diag_error(d, k->pos, "out of memory");
+			return -ENOMEM;
+		}
+		if (map->n) {
+			memcpy(keys, map->keys, map->n * sizeof(*keys));
+			memcpy(vals, map->vals, map->n * sizeof(*vals));
+		}
+		map->keys = keys;
+		map->vals = vals;
 	}
-	if (map->n) {
-		memcpy(keys, map->keys, map->n * sizeof(*keys));
-		memcpy(vals, map->vals, map->n * sizeof(*vals));
-	}
-	keys[map->n] = k;
-	vals[map->n] = v;
-	map->keys = keys;
-	map->vals = vals;
+	map->keys[map->n] = k;
+	map->vals[map->n] = v;
 	map->n++;
 	return 0;
 }
@@ -1202,7 +1239,7 @@ int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text,
 	SL_ASSERT(doc && path && value_text);
 	const char *o = arena_origin(doc, origin ? origin : "--set");
 	if (!o) {
-		sl_diag_error(d, (struct sl_pos){origin, 1, 1}, "out of memory");
+		sl_diag_error(d, (struct sl_pos){NULL, 1, 1}, "out of memory");
 		return -ENOMEM;
 	}
 	struct sl_pos opos = {o, 1, 1};

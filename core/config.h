@@ -15,6 +15,9 @@
  * loader only resolves plain `~`, `null`, `Null`, `NULL` and the empty plain
  * scalar to SL_CFG_NULL; every other scalar keeps its text and the option
  * type that reads it (sl_cfg_as_*) decides what it means.
+ *
+ * Every node has one parent (aliases are expanded into copies). Overrides
+ * replace values and grow maps: keep no keys/vals array across sl_cfg_set.
  */
 
 enum sl_cfg_type { SL_CFG_NULL, SL_CFG_SCALAR, SL_CFG_MAP, SL_CFG_SEQ };
@@ -28,7 +31,8 @@ struct sl_cfg_node {
 	bool quoted;         /* not a plain scalar ('..', "..", | or >, or tagged !!str):
 				a string, so "123" is not an integer */
 	uint32_t n;          /* children: map entries or seq items */
-	struct sl_cfg_node **keys; /* maps: key nodes (always SL_CFG_SCALAR), document order */
+	struct sl_cfg_node **keys; /* maps: key nodes (always SL_CFG_SCALAR), document order;
+				      keys merged in by `<<` come after the map's own */
 	struct sl_cfg_node **vals; /* maps: values; seqs: items */
 	bool used;           /* set by sl_cfg_get on the key and the value */
 };

@@ -207,9 +207,9 @@ void sl_options_help(const struct sl_option *table, FILE *f)
 		char type[512];
 		type_text(o, type, sizeof(type), false);
 		if (o->required)
-			fprintf(f, "  %s (%s, required)\n", o->name, type);
+			fprintf(f, "  %s (%s; required)\n", o->name, type);
 		else if (o->def)
-			fprintf(f, "  %s (%s, default %s)\n", o->name, type,
+			fprintf(f, "  %s (%s; default %s)\n", o->name, type,
 				o->def[0] ? o->def : "\"\"");
 		else
 			fprintf(f, "  %s (%s)\n", o->name, type);

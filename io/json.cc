@@ -30,18 +30,18 @@ static_assert(std::is_trivially_copyable<dom::element>::value, "element is copie
 static_assert(sizeof(dom::array::iterator) == 16 && sizeof(dom::object::iterator) == 16,
 	      "container + iterator fit sl_json_iter");
 static_assert(std::is_trivially_copyable<dom::array::iterator>::value &&
-		      std::is_trivially_copyable<dom::object::iterator>::value,
+		  std::is_trivially_copyable<dom::object::iterator>::value,
 	      "iterators are copied as bytes");
 static_assert(sizeof(struct sl_json_iter) == 2 * sizeof(dom::element), "iter layout");
 static_assert(SL_RECORD_MAX_BYTES <= simdjson::SIMDJSON_MAXSIZE_BYTES, "simdjson takes records");
 static_assert(SL_JSON_PATH_MAX_SEGS <= UINT8_MAX, "path n is a uint8_t");
 
 struct sl_json_parser {
-	dom::parser dom;   /* tape, string buffer, structural indexes: preallocated */
-	char *copy;        /* max_bytes + SL_JSON_PADDING: unpadded inputs land here */
-	size_t max_bytes;  /* longer inputs are refused before simdjson sees them */
+	dom::parser dom;  /* tape, string buffer, structural indexes: preallocated */
+	char *copy;	  /* max_bytes + SL_JSON_PADDING: unpadded inputs land here */
+	size_t max_bytes; /* longer inputs are refused before simdjson sees them */
 	unsigned max_depth;
-	char err[160];     /* sl_json_error() */
+	char err[160]; /* sl_json_error() */
 
 	explicit sl_json_parser(size_t capacity) noexcept : dom(capacity)
 	{
@@ -124,7 +124,7 @@ static inline bool utf8_seq(const uint8_t *s, size_t n, size_t *used)
 
 /* ---- escaping ----------------------------------------------------------- */
 
-/* What a byte becomes inside a string literal: 0 itself, 1 UTF-8 to check, 'u' \u00XX, else \<that>. */
+/* A byte inside a literal: 0 copied, 1 non-ASCII, 'u' as \u00XX, else as '\\' and that char. */
 struct esc_table {
 	uint8_t v[256];
 	constexpr esc_table() : v()
@@ -144,7 +144,8 @@ struct esc_table {
 };
 static constexpr esc_table k_esc{};
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "word_special counts bytes from the low end");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	      "word_special counts bytes from the low end");
 
 /*
  * Flags the bytes of w (8 input bytes, little-endian) that need a closer
@@ -178,6 +179,27 @@ static inline void copy_upto8(char *o, const uint8_t *s, size_t n)
 	}
 }
 
+/* Loads s[0..n) (n >= 1) as a word; below 8 bytes the rest is spaces, which need no escaping. */
+static inline uint64_t load_word(const uint8_t *s, size_t n)
+{
+	uint64_t w;
+	uint32_t lo, hi;
+
+	if (n >= 8) {
+		memcpy(&w, s, 8);
+		return w;
+	}
+	if (n >= 4) { /* two overlapping loads: the shared bytes are equal, so OR is exact */
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + n - 4, 4);
+		w = (uint64_t)lo | (uint64_t)hi << (8 * (n - 4));
+	} else {
+		w = (uint64_t)s[0] | (uint64_t)s[n / 2] << (8 * (n / 2)) |
+		    (uint64_t)s[n - 1] << (8 * (n - 1));
+	}
+	return w | 0x2020202020202020ull << (8 * n);
+}
+
 /* Below this many bytes, decoding UTF-8 by hand beats a call to simdjson's validator. */
 #define UTF8_SIMD_MIN_BYTES 64
 
@@ -194,26 +216,28 @@ static char *escape_to(const uint8_t *s, size_t len, char *o, char *end, bool ut
 	 * first one met decides: validate the rest in one SIMD pass if it is
 	 * long, else (or if invalid) decode character by character.
 	 */
-	enum { UTF8_UNCHECKED, UTF8_VALID, UTF8_DECODE } utf8 = utf8_ok ? UTF8_VALID : UTF8_UNCHECKED;
+	enum {
+		UTF8_UNCHECKED,
+		UTF8_VALID,
+		UTF8_DECODE
+	} utf8 = utf8_ok ? UTF8_VALID : UTF8_UNCHECKED;
 	size_t i = 0;
 
 	if (end - o < 2)
 		return NULL;
 	*o++ = '"';
 	while (i < len) {
-		if (i + 8 <= len) {
-			uint64_t w;
-			memcpy(&w, s + i, 8);
-			uint64_t special = word_special(w, utf8 != UTF8_VALID);
-			size_t plain = special ? (size_t)__builtin_ctzll(special) / 8 : 8;
-			if (plain > 0) {
-				if ((size_t)(end - o) < plain)
-					return NULL;
-				copy_upto8(o, s + i, plain);
-				o += plain;
-				i += plain;
-				continue;
-			}
+		/* Copy the plain bytes up to the next special one, up to 8 at a time. */
+		uint64_t special = word_special(load_word(s + i, len - i), utf8 != UTF8_VALID);
+		size_t plain = special ? (size_t)__builtin_ctzll(special) / 8 : 8;
+		plain = SL_MIN(plain, len - i);
+		if (plain > 0) {
+			if ((size_t)(end - o) < plain)
+				return NULL;
+			copy_upto8(o, s + i, plain);
+			o += plain;
+			i += plain;
+			continue;
 		}
 		uint8_t c = s[i], k = k_esc.v[c];
 		if (k == 0 || (k == 1 && utf8 == UTF8_VALID)) {
@@ -223,10 +247,10 @@ static char *escape_to(const uint8_t *s, size_t len, char *o, char *end, bool ut
 			i++;
 		} else if (k == 1) {
 			if (utf8 == UTF8_UNCHECKED) {
-				/* i is at a character boundary: everything before was whole characters. */
+				/* i is at a boundary: all before were whole characters. */
 				bool valid = len - i >= UTF8_SIMD_MIN_BYTES &&
-					     simdjson::validate_utf8(reinterpret_cast<const char *>(s + i),
-								     len - i);
+					     simdjson::validate_utf8(
+						 reinterpret_cast<const char *>(s + i), len - i);
 				utf8 = valid ? UTF8_VALID : UTF8_DECODE;
 				continue;
 			}
@@ -298,8 +322,9 @@ extern "C" struct sl_json_parser *sl_json_parser_new(size_t max_bytes, unsigned 
 	/*
 	 * simdjson fails when a value sits inside max_depth containers (an
 	 * empty container is not entered), so it allows max_depth - 1 of our
-	 * levels: add one. allocate() sizes the parser; the document's tape and string buffer
-	 * are sized separately, or the first parse would allocate them.
+	 * levels: add one. allocate() sizes the parser; the document's tape
+	 * and string buffer are sized separately, or the first parse would
+	 * allocate them.
 	 */
 	if (p->dom.allocate(capacity, max_depth + 1) != simdjson::SUCCESS)
 		goto out_free_copy;
@@ -358,7 +383,8 @@ static size_t error_offset(const uint8_t *s, size_t len, simdjson::error_code co
 			if (++depth > max_depth && code == simdjson::DEPTH_ERROR) {
 				/* Too deep only if it holds a value: an empty one is a leaf. */
 				size_t j = i + 1;
-				while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
+				while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' ||
+						   s[j] == '\r'))
 					j++;
 				if (j < len && s[j] != ']' && s[j] != '}')
 					return i;
@@ -370,7 +396,10 @@ static size_t error_offset(const uint8_t *s, size_t len, simdjson::error_code co
 	return SIZE_MAX;
 }
 
-/* Maps a simdjson failure to an errno and a message that quotes no input. */
+/*
+ * Maps a simdjson failure to an errno and a message that quotes no input:
+ * simdjson's own, or ours for the limits; callers prefix "invalid JSON: ".
+ */
 static int parse_failed(struct sl_json_parser *p, const char *in, size_t len,
 			simdjson::error_code code)
 {
@@ -380,20 +409,19 @@ static int parse_failed(struct sl_json_parser *p, const char *in, size_t len,
 	switch (code) {
 	case simdjson::DEPTH_ERROR:
 		rc = -ELOOP;
-		n = snprintf(p->err, sizeof p->err, "JSON nested deeper than %u levels", p->max_depth);
+		n = snprintf(p->err, sizeof p->err, "nested deeper than %u levels", p->max_depth);
 		break;
 	case simdjson::MEMALLOC: /* cannot happen: everything is preallocated */
 		rc = -ENOMEM;
-		n = snprintf(p->err, sizeof p->err, "out of memory parsing JSON");
+		n = snprintf(p->err, sizeof p->err, "out of memory");
 		break;
 	case simdjson::CAPACITY: /* cannot happen: length is checked first */
 		rc = -EMSGSIZE;
-		n = snprintf(p->err, sizeof p->err, "JSON document too large");
+		n = snprintf(p->err, sizeof p->err, "document too large");
 		break;
 	default:
 		rc = -EINVAL;
-		n = snprintf(p->err, sizeof p->err, "invalid JSON: %s",
-			     simdjson::error_message(code));
+		n = snprintf(p->err, sizeof p->err, "%s", simdjson::error_message(code));
 		break;
 	}
 	if (at != SIZE_MAX && n >= 0 && (size_t)n < sizeof p->err)
@@ -413,7 +441,7 @@ extern "C" int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t l
 	*root = k_missing;
 	p->err[0] = '\0';
 	if (SL_UNLIKELY(len > p->max_bytes)) {
-		snprintf(p->err, sizeof p->err, "JSON document of %zu bytes exceeds the %zu-byte limit",
+		snprintf(p->err, sizeof p->err, "document of %zu bytes exceeds the %zu-byte limit",
 			 len, p->max_bytes);
 		return -EMSGSIZE;
 	}
@@ -424,7 +452,7 @@ extern "C" int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t l
 		memset(p->copy + len, 0, SL_JSON_PADDING);
 		in = p->copy;
 	}
-	/* realloc_if_needed = false: parse in place; capacity covers len, so nothing is allocated. */
+	/* realloc_if_needed = false: parse in place. Capacity covers len: nothing is allocated. */
 	code = p->dom.parse(in, len, false).get(doc);
 	if (SL_UNLIKELY(code != simdjson::SUCCESS))
 		return parse_failed(p, in, len, code);
@@ -679,9 +707,10 @@ static inline bool put_char(struct writer *w, char c)
 }
 
 /* "00".."99": two digits per division. */
-static constexpr char k_digits[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-				   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-				   "8081828384858687888990919293949596979899";
+static constexpr char k_digits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 static bool put_uint(struct writer *w, uint64_t v, bool negative)
 {
@@ -706,7 +735,8 @@ static bool put_uint(struct writer *w, uint64_t v, bool negative)
 static inline bool put_string(struct writer *w, std::string_view s)
 {
 	/* Strings of a parsed document are valid UTF-8: skip the validation pass. */
-	char *o = escape_to(reinterpret_cast<const uint8_t *>(s.data()), s.size(), w->o, w->end, true);
+	char *o =
+	    escape_to(reinterpret_cast<const uint8_t *>(s.data()), s.size(), w->o, w->end, true);
 	if (!o)
 		return false;
 	w->o = o;
@@ -848,7 +878,8 @@ extern "C" bool sl_json_parse_double(const char *s, size_t len, double *out)
 		} else {
 			if (v > (uint64_t)INT64_MAX + 1)
 				return false; /* below INT64_MIN */
-			*out = v == (uint64_t)INT64_MAX + 1 ? (double)INT64_MIN : (double)-(int64_t)v;
+			*out =
+			    v == (uint64_t)INT64_MAX + 1 ? (double)INT64_MIN : (double)-(int64_t)v;
 		}
 		return true;
 	}
@@ -874,7 +905,8 @@ extern "C" int sl_json_bench_parse_lines(const char *buf, size_t len, uint64_t *
 	if (!p)
 		return -ENOMEM;
 	while (line < end) {
-		const char *nl = static_cast<const char *>(memchr(line, '\n', (size_t)(end - line)));
+		const char *nl =
+		    static_cast<const char *>(memchr(line, '\n', (size_t)(end - line)));
 		const char *eol = nl ? nl : end;
 		/* Every line is padded: the rest of buf and its padding follow it. */
 		if (eol > line) {

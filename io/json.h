@@ -1,4 +1,4 @@
-/* JSON for sluice: a C API over simdjson's DOM parser, plus the escaping and minifying sinks need. */
+/* JSON for sluice: a C API over simdjson's DOM parser, plus escaping and minifying for sinks. */
 #ifndef SL_JSON_H
 #define SL_JSON_H
 
@@ -12,7 +12,7 @@ extern "C" {
 #endif
 
 /*
- * Threads: a parser, and every element, path and iterator taken from it,
+ * Threads: a parser, and every element and iterator read from it,
  * belongs to one thread (one parser per worker). The functions that take no
  * parser (path compile, escape, parse_double) may run on any thread.
  *
@@ -32,8 +32,8 @@ enum sl_json_type {
 	SL_JSON_MISSING = 0,
 	SL_JSON_NULL,
 	SL_JSON_BOOL,
-	SL_JSON_INT,    /* fits int64_t */
-	SL_JSON_UINT,   /* above INT64_MAX, fits uint64_t */
+	SL_JSON_INT,	/* fits int64_t */
+	SL_JSON_UINT,	/* above INT64_MAX, fits uint64_t */
 	SL_JSON_DOUBLE, /* has a fraction or an exponent */
 	SL_JSON_STRING,
 	SL_JSON_ARRAY,
@@ -71,11 +71,12 @@ struct sl_json_path {
  * the most containers around any leaf, a leaf being a scalar or an empty
  * container. So 1 and [] have depth 0, [1] and {"a":[]} depth 1, [[1]]
  * depth 2: a walker that recurses into leaves needs max_depth + 1 frames,
- * and a path of max_depth keys reaches every leaf. All buffers (simdjson's tape and string buffer, and a
- * padded copy buffer of max_bytes + SL_JSON_PADDING bytes) are allocated here
- * so that parsing allocates nothing; that is roughly 15 * max_bytes of
- * address space, touched only as documents need it.
- * Returns NULL on ENOMEM. Any thread; the parser is then used by one thread.
+ * and a path of max_depth keys reaches every leaf.
+ * All buffers (simdjson's tape, string buffer and indexes, and a copy buffer
+ * of max_bytes + SL_JSON_PADDING) are allocated here so that parsing
+ * allocates nothing: about 15 * max_bytes of address space, touched only as
+ * documents need it. Returns NULL on ENOMEM. Any thread; the parser is then
+ * used by one thread.
  */
 struct sl_json_parser *sl_json_parser_new(size_t max_bytes, unsigned max_depth);
 
@@ -101,9 +102,11 @@ int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t len, bool pa
 
 /*
  * The reason of p's last failed parse, NUL-terminated, owned by p and valid
- * until the next parse: what went wrong and the byte offset where it is known
- * ("invalid JSON: ... (at byte 17)"). Never contains the input bytes, so it is
- * safe for logs and dead-letter reasons. "" after a successful parse.
+ * until the next parse: what went wrong (simdjson's message, or the limit
+ * exceeded) and the byte offset where it is known, e.g. "nested deeper than
+ * 64 levels (at byte 64)". It has no "invalid JSON" prefix, for the caller to
+ * add. Never contains the input bytes, so it is safe for logs and dead-letter
+ * reasons. "" after a successful parse.
  */
 const char *sl_json_error(const struct sl_json_parser *p);
 

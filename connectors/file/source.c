@@ -551,7 +551,8 @@ static int set_json(struct sl_batch *b, uint32_t c, uint32_t r, enum sl_type t,
 		int64_t i;
 		double f;
 		if (sl_json_get_int64(e, &i)) {
-		} else if (sl_json_get_double(e, &f) && f == (double)(int64_t)f) {
+		} else if (sl_json_get_double(e, &f) && f >= -9.2e18 && f <= 9.2e18 &&
+			   f == (double)(int64_t)f) {
 			i = (int64_t)f;
 		} else {
 			snprintf(err, cap, "field '%s': expected %s, got %s", name, sl_type_name(t),

@@ -129,9 +129,11 @@ static void apply_overrides(struct sl_cfg_doc *doc, const uint8_t *data, size_t 
 	(void)sl_cfg_apply_env(doc, envp, d);
 	memcpy(text, data, size);
 	text[size] = '\0';
-	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	/* A command line has a few --set, not thousands (lookups are linear). */
+	unsigned n_set = 0;
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && n_set < 64;
 	     line = strtok_r(NULL, "\n", &save))
-		if (strncmp(line, "SLUICE", 6) != 0)
+		if (strncmp(line, "SLUICE", 6) != 0 && ++n_set)
 			(void)sl_cfg_set_arg(doc, line, d);
 	free(text);
 }

@@ -1,4 +1,4 @@
-/* libFuzzer target for io/json: parse any bytes, walk every value, and check the API's invariants. */
+/* libFuzzer target for io/json: parse any bytes, walk every value, check the API's invariants. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +15,8 @@
 
 static struct sl_json_parser *P; /* the document under test */
 static struct sl_json_parser *Q; /* re-parses outputs while P's elements stay valid */
-static char *out, *out2;         /* MINIFY_GROWTH * FUZZ_MAX_BYTES + 64 */
-static char *padded;             /* FUZZ_MAX_BYTES + SL_JSON_PADDING */
+static char *out, *out2;	 /* MINIFY_GROWTH * FUZZ_MAX_BYTES + 64 */
+static char *padded;		 /* FUZZ_MAX_BYTES + SL_JSON_PADDING */
 
 static void init(void)
 {
@@ -35,7 +35,15 @@ static bool utf8_valid(const uint8_t *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		uint32_t c = s[i], cp;
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		size_t len = 0;
+		if (c < 0x80)
+			len = 1;
+		else if ((c >> 5) == 6)
+			len = 2;
+		else if ((c >> 4) == 14)
+			len = 3;
+		else if ((c >> 3) == 30)
+			len = 4;
 		if (len == 0 || i + len > n)
 			return false;
 		cp = len == 1 ? c : c & (0x7f >> len);

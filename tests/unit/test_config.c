@@ -913,25 +913,25 @@ static void test_help(void)
 	FILE *f = open_memstream(&buf, &len);
 	sl_options_help(SINK_OPTS, f);
 	fclose(f);
-	CHECK_STR(buf, "  path (string, required)\n"
+	CHECK_STR(buf, "  path (string; required)\n"
 		       "      File to write.\n"
-		       "  batch (integer in [1, 10000], default 100)\n"
+		       "  batch (integer in [1, 10000]; default 100)\n"
 		       "      Records per write.\n"
-		       "  ratio (number, default 0.5)\n"
+		       "  ratio (number; default 0.5)\n"
 		       "      Sample ratio.\n"
-		       "  append (boolean, default yes)\n"
+		       "  append (boolean; default yes)\n"
 		       "      Append | do not truncate.\n"
-		       "  flush_interval (duration in [10ms, 3600000ms], default 1s)\n"
+		       "  flush_interval (duration in [10ms, 3600000ms]; default 1s)\n"
 		       "      Flush at least this often.\n"
-		       "  buffer (size, default 64KiB)\n"
+		       "  buffer (size; default 64KiB)\n"
 		       "      Write buffer.\n"
-		       "  format (one of: json, csv, parquet, default json)\n"
+		       "  format (one of: json, csv, parquet; default json)\n"
 		       "      Encoding.\n"
-		       "  keys (list of strings, default [id])\n"
+		       "  keys (list of strings; default [id])\n"
 		       "      Key columns.\n"
 		       "  fields (YAML value)\n"
 		       "      Field map.\n"
-		       "  label (string, default \"\")\n");
+		       "  label (string; default \"\")\n");
 	free(buf);
 	f = open_memstream(&buf, &len);
 	sl_options_markdown(SINK_OPTS, f);
@@ -1046,6 +1046,21 @@ static void test_set(void)
 	sl_diag_init(&d);
 	CHECK(sl_cfg_set(doc, "a", "1", "--set", &d) == -EINVAL);
 	CHECK_STR(sl_diag_text(&d), "--set:1:1: cannot set 'a': the document is a sequence, not a map\n");
+	sl_diag_fini(&d);
+	sl_cfg_free(doc);
+
+	/* A very long override (or file name) is cut in the middle, so that the
+	 * fixed-size diagnostic line holds it (fuzzer finding). */
+	doc = LOAD_OK("name: demo\n");
+	sl_diag_init(&d);
+	char arg[1200], want[1024];
+	snprintf(arg, sizeof(arg), "name.%01100d=1", 0);
+	CHECK(sl_cfg_set_arg(doc, arg, &d) == -EINVAL);
+	snprintf(want, sizeof(want),
+		 "--set name.%0107d...%0118d:1:1: cannot set 'name.%055d...': 'name' is a scalar "
+		 "(job.yaml:1:7), not a map\n",
+		 0, 0, 0);
+	CHECK_STR(sl_diag_text(&d), want);
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 
