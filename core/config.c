@@ -27,8 +27,8 @@ struct arena_chunk {
 struct sl_cfg_doc {
 	struct arena_chunk *chunks; /* head is the one being filled */
 	struct sl_cfg_node *root;
-	const char *name;           /* in the arena */
-	uint32_t n_nodes;           /* against SL_CONFIG_MAX_NODES, overrides included */
+	const char *name; /* in the arena */
+	uint32_t n_nodes; /* against SL_CONFIG_MAX_NODES, overrides included */
 };
 
 void *sl_cfg_alloc(struct sl_cfg_doc *doc, size_t size_bytes)
@@ -354,7 +354,7 @@ struct loader {
 	const char *text;
 	size_t len;
 	uint32_t base_depth; /* nesting of the parent of this text's root */
-	int top;             /* innermost open frame, -1 for none */
+	int top;	     /* innermost open frame, -1 for none */
 	struct frame stack[SL_CONFIG_MAX_DEPTH];
 	struct strtab anchors; /* name -> node */
 	struct sl_cfg_node *root;
@@ -420,8 +420,8 @@ enum tag_effect { TAG_NONE, TAG_STR, TAG_PLAIN, TAG_NULL };
 #define CORE_TAG "tag:yaml.org,2002:"
 
 /* Accepts core tags that fit the node kind; reports the rest (not fatal). */
-static enum tag_effect check_tag(struct loader *L, const yaml_char_t *tag,
-				 enum sl_cfg_type kind, struct sl_pos pos)
+static enum tag_effect check_tag(struct loader *L, const yaml_char_t *tag, enum sl_cfg_type kind,
+				 struct sl_pos pos)
 {
 	if (!tag)
 		return TAG_NONE;
@@ -492,8 +492,7 @@ static int add_child(struct loader *L, struct sl_cfg_node *node)
 	return 0;
 }
 
-static int register_anchor(struct loader *L, const char *name, size_t len,
-			   struct sl_cfg_node *node)
+static int register_anchor(struct loader *L, const char *name, size_t len, struct sl_cfg_node *node)
 {
 	bool found;
 	struct strtab_entry *e = strtab_slot(&L->anchors, name, len, &found);
@@ -573,7 +572,8 @@ static int on_scalar(struct loader *L, const yaml_event_t *ev)
 	bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	enum tag_effect eff = check_tag(L, ev->data.scalar.tag, SL_CFG_SCALAR, pos);
 	bool key = at_key(L);
-	bool null = !key && (eff == TAG_NULL || (plain && eff == TAG_NONE && is_null_text(text, len)));
+	bool null =
+	    !key && (eff == TAG_NULL || (plain && eff == TAG_NONE && is_null_text(text, len)));
 	struct sl_cfg_node *n;
 	int rc = node_new(L->doc, null ? SL_CFG_NULL : SL_CFG_SCALAR, pos, L->d, &n);
 	if (rc)
@@ -625,7 +625,8 @@ static int on_start(struct loader *L, const yaml_event_t *ev, enum sl_cfg_type t
 {
 	struct sl_pos pos = mark_pos(L, ev->start_mark);
 	if (depth_of_next(L) > SL_CONFIG_MAX_DEPTH)
-		return sl_diag_error(L->d, pos, "nesting deeper than %u levels (SL_CONFIG_MAX_DEPTH)",
+		return sl_diag_error(L->d, pos,
+				     "nesting deeper than %u levels (SL_CONFIG_MAX_DEPTH)",
 				     SL_CONFIG_MAX_DEPTH);
 	SL_ASSERT(L->top + 1 < (int)SL_ARRAY_LEN(L->stack));
 	const yaml_char_t *tag, *anchor;
@@ -685,7 +686,7 @@ static int merge_from(struct loader *L, struct sl_cfg_node *node, struct strtab 
 	for (uint32_t j = 0; j < src->n; j++) {
 		bool found;
 		struct strtab_entry *e =
-			strtab_slot(seen, src->keys[j]->str, src->keys[j]->len, &found);
+		    strtab_slot(seen, src->keys[j]->str, src->keys[j]->len, &found);
 		if (!e) {
 			sl_diag_error(L->d, node->pos, "out of memory");
 			return -ENOMEM;
@@ -714,9 +715,10 @@ static int finish_map(struct loader *L, struct frame *f)
 		}
 		int64_t m = merge_size(f->items[i + 1]);
 		if (m < 0)
-			return sl_diag_error(L->d, f->items[i + 1]->pos,
-					     "merge key '<<' needs a map or a sequence of maps, got %s",
-					     type_with_article(f->items[i + 1]->type));
+			return sl_diag_error(
+			    L->d, f->items[i + 1]->pos,
+			    "merge key '<<' needs a map or a sequence of maps, got %s",
+			    type_with_article(f->items[i + 1]->type));
 		cap += (size_t)m;
 	}
 	if (cap == 0)
@@ -798,8 +800,13 @@ static int on_end(struct loader *L)
 static int cfg_parse(struct sl_cfg_doc *doc, const char *name, const char *text, size_t len,
 		     uint32_t base_depth, struct sl_cfg_node **out, struct sl_diag *d)
 {
-	struct loader L = {.doc = doc, .name = name, .d = d, .text = text, .len = len,
-			   .base_depth = base_depth, .top = -1};
+	struct loader L = {.doc = doc,
+			   .name = name,
+			   .d = d,
+			   .text = text,
+			   .len = len,
+			   .base_depth = base_depth,
+			   .top = -1};
 	yaml_parser_t p;
 	int rc = 0;
 	*out = NULL;
@@ -927,8 +934,8 @@ out_close_fd:
 	return doc;
 }
 
-struct sl_cfg_node *sl_cfg_parse_value(struct sl_cfg_doc *doc, const char *origin,
-				       const char *text, struct sl_diag *d)
+struct sl_cfg_node *sl_cfg_parse_value(struct sl_cfg_doc *doc, const char *origin, const char *text,
+				       struct sl_diag *d)
 {
 	struct sl_cfg_node *n = NULL;
 	SL_ASSERT(doc && origin && text);
@@ -981,7 +988,8 @@ static unsigned osa_distance(const char *a, size_t la, const char *b, size_t lb)
 	for (size_t i = 1; i <= la; i++) {
 		c[0] = (unsigned)i;
 		for (size_t j = 1; j <= lb; j++) {
-			unsigned cost = fold((unsigned char)a[i - 1]) != fold((unsigned char)b[j - 1]);
+			unsigned cost =
+			    fold((unsigned char)a[i - 1]) != fold((unsigned char)b[j - 1]);
 			unsigned v = SL_MIN(p[j] + 1, c[j - 1] + 1);
 			v = SL_MIN(v, p[j - 1] + cost);
 			if (i > 1 && j > 1 &&
@@ -1169,22 +1177,23 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 			for (uint32_t j = 0; j < i; j++)
 				plen += segs[j].len + (j > 0);
 			if (i == 0)
-				return sl_diag_error(d, opos,
-						     "cannot set '%s': the document is %s, not a map",
-						     full, type_with_article(cur->type));
+				return sl_diag_error(
+				    d, opos, "cannot set '%s': the document is %s, not a map", full,
+				    type_with_article(cur->type));
 			return sl_diag_error(d, opos,
-					     "cannot set '%s': '%s' is %s (%s:%u:%u), not a map", full,
-					     show(part, sizeof(part), shown_path, plen),
+					     "cannot set '%s': '%s' is %s (%s:%u:%u), not a map",
+					     full, show(part, sizeof(part), shown_path, plen),
 					     type_with_article(cur->type), cur->pos.file,
 					     cur->pos.line, cur->pos.col);
 		}
 		int64_t k = find_key(cur, segs[i], icase);
 		if (k == -2)
-			return sl_diag_error(d, opos,
-					     "cannot set '%s': '%s' matches several keys that differ "
-					     "only in case (%s:%u:%u)",
-					     full, show(part, sizeof(part), segs[i].s, segs[i].len),
-					     cur->pos.file, cur->pos.line, cur->pos.col);
+			return sl_diag_error(
+			    d, opos,
+			    "cannot set '%s': '%s' matches several keys that differ "
+			    "only in case (%s:%u:%u)",
+			    full, show(part, sizeof(part), segs[i].s, segs[i].len), cur->pos.file,
+			    cur->pos.line, cur->pos.col);
 		if (k < 0) {
 			missing = n - i;
 			break;
@@ -1194,7 +1203,8 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 	}
 	/* Each missing segment needs a key and a map (the last one: a value). */
 	if (doc->n_nodes + 2 * missing > SL_CONFIG_MAX_NODES)
-		return sl_diag_error(d, opos, "more than %u nodes in the document (SL_CONFIG_MAX_NODES)",
+		return sl_diag_error(d, opos,
+				     "more than %u nodes in the document (SL_CONFIG_MAX_NODES)",
 				     SL_CONFIG_MAX_NODES);
 	int rc = cfg_parse(doc, origin, value, strlen(value), n, &val, d);
 	if (rc)
@@ -1231,8 +1241,8 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 	return 0;
 }
 
-int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text,
-	       const char *origin, struct sl_diag *d)
+int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text, const char *origin,
+	       struct sl_diag *d)
 {
 	struct seg segs[SL_CONFIG_MAX_DEPTH];
 	uint32_t n = 0;
@@ -1251,10 +1261,9 @@ int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text,
 			return sl_diag_error(d, opos, "invalid override path '%s': empty key",
 					     show(buf, sizeof(buf), path, strlen(path)));
 		if (n == SL_CONFIG_MAX_DEPTH)
-			return sl_diag_error(d, opos,
-					     "invalid override path '%s': more than %u levels",
-					     show(buf, sizeof(buf), path, strlen(path)),
-					     SL_CONFIG_MAX_DEPTH);
+			return sl_diag_error(
+			    d, opos, "invalid override path '%s': more than %u levels",
+			    show(buf, sizeof(buf), path, strlen(path)), SL_CONFIG_MAX_DEPTH);
 		segs[n++] = (struct seg){s, len};
 		if (!dot)
 			break;
@@ -1329,7 +1338,8 @@ static int apply_env_one(struct sl_cfg_doc *doc, const char *entry, struct sl_di
 					     "environment override has an empty path segment "
 					     "(segments are separated by '__')");
 		if (n == SL_CONFIG_MAX_DEPTH)
-			return sl_diag_error(d, opos, "environment override path has more than %u levels",
+			return sl_diag_error(d, opos,
+					     "environment override path has more than %u levels",
 					     SL_CONFIG_MAX_DEPTH);
 		segs[n++] = (struct seg){s, len};
 		if (o)
@@ -1388,7 +1398,8 @@ static const char *got(const struct sl_cfg_node *n, char *buf, size_t cap)
 static int bad(const struct sl_cfg_node *n, const char *key, const char *what, struct sl_diag *d)
 {
 	char buf[SHOW_BYTES + 8];
-	return sl_diag_error(d, n->pos, "%s: expected %s, got %s", key, what, got(n, buf, sizeof(buf)));
+	return sl_diag_error(d, n->pos, "%s: expected %s, got %s", key, what,
+			     got(n, buf, sizeof(buf)));
 }
 
 /* "in [min, max]", ">= min", "<= max" or "" for the full range. */
@@ -1487,8 +1498,7 @@ static bool is_decimal(const char *s, size_t len)
 	return i == len;
 }
 
-int sl_cfg_as_double(const struct sl_cfg_node *n, const char *key, double *out,
-		     struct sl_diag *d)
+int sl_cfg_as_double(const struct sl_cfg_node *n, const char *key, double *out, struct sl_diag *d)
 {
 	SL_ASSERT(n != NULL);
 	if (n->type != SL_CFG_SCALAR || n->quoted || !is_decimal(n->str, n->len))
@@ -1502,7 +1512,8 @@ int sl_cfg_as_double(const struct sl_cfg_node *n, const char *key, double *out,
 
 int sl_cfg_as_bool(const struct sl_cfg_node *n, const char *key, bool *out, struct sl_diag *d)
 {
-	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
+									       "off"};
 	SL_ASSERT(n != NULL);
 	if (n->type == SL_CFG_SCALAR && !n->quoted) {
 		for (size_t i = 0; i < SL_ARRAY_LEN(yes); i++) {
@@ -1525,21 +1536,21 @@ struct unit {
 };
 
 static const struct unit duration_units[] = {
-	{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {NULL, 0},
+    {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {NULL, 0},
 };
 
 static const struct unit size_units[] = {
-	{"", 1},
-	{"b", 1},
-	{"kb", 1000ull},
-	{"mb", 1000000ull},
-	{"gb", 1000000000ull},
-	{"tb", 1000000000000ull},
-	{"kib", 1ull << 10},
-	{"mib", 1ull << 20},
-	{"gib", 1ull << 30},
-	{"tib", 1ull << 40},
-	{NULL, 0},
+    {"", 1},
+    {"b", 1},
+    {"kb", 1000ull},
+    {"mb", 1000000ull},
+    {"gb", 1000000000ull},
+    {"tb", 1000000000000ull},
+    {"kib", 1ull << 10},
+    {"mib", 1ull << 20},
+    {"gib", 1ull << 30},
+    {"tib", 1ull << 40},
+    {NULL, 0},
 };
 
 enum amount_rc { AMOUNT_OK, AMOUNT_BAD, AMOUNT_RANGE };
@@ -1549,15 +1560,28 @@ enum amount_rc { AMOUNT_OK, AMOUNT_BAD, AMOUNT_RANGE };
  * mantissa / 10^scale (trailing fraction zeros dropped), so "1.1s" is 1100,
  * not 1100.0000000000002 rounded somewhere.
  */
-static enum amount_rc parse_amount(const char *s, size_t len, const struct unit *units,
-				   bool icase, uint64_t *out)
+static enum amount_rc parse_amount(const char *s, size_t len, const struct unit *units, bool icase,
+				   uint64_t *out)
 {
-	static const uint64_t pow10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
-					 1000000ull, 10000000ull, 100000000ull, 1000000000ull,
-					 10000000000ull, 100000000000ull, 1000000000000ull,
-					 10000000000000ull, 100000000000000ull,
-					 1000000000000000ull, 10000000000000000ull,
-					 100000000000000000ull, 1000000000000000000ull};
+	static const uint64_t pow10[] = {1ull,
+					 10ull,
+					 100ull,
+					 1000ull,
+					 10000ull,
+					 100000ull,
+					 1000000ull,
+					 10000000ull,
+					 100000000ull,
+					 1000000000ull,
+					 10000000000ull,
+					 100000000000ull,
+					 1000000000000ull,
+					 10000000000000ull,
+					 100000000000000ull,
+					 1000000000000000ull,
+					 10000000000000000ull,
+					 100000000000000000ull,
+					 1000000000000000000ull};
 	uint64_t mant = 0;
 	uint32_t scale = 0, zeros = 0;
 	bool range = false;
@@ -1588,7 +1612,8 @@ static enum amount_rc parse_amount(const char *s, size_t len, const struct unit 
 	const struct unit *u = units;
 	for (; u->name; u++) {
 		size_t ul = strlen(u->name);
-		if (ul == len - i && (icase ? mem_ieq(s + i, u->name, ul) : memcmp(s + i, u->name, ul) == 0))
+		if (ul == len - i &&
+		    (icase ? mem_ieq(s + i, u->name, ul) : memcmp(s + i, u->name, ul) == 0))
 			break;
 	}
 	if (!u->name)
@@ -1615,8 +1640,8 @@ static int as_amount(const struct sl_cfg_node *n, const char *key, int64_t min, 
 	uint64_t v = 0;
 	SL_ASSERT(n != NULL && min >= 0 && min <= max);
 	enum amount_rc rc = n->type == SL_CFG_SCALAR
-				    ? parse_amount(n->str, n->len, units, is_size, &v)
-				    : AMOUNT_BAD;
+				? parse_amount(n->str, n->len, units, is_size, &v)
+				: AMOUNT_BAD;
 	if (rc == AMOUNT_BAD)
 		return bad(n, key, syntax, d);
 	if (rc == AMOUNT_RANGE || (int64_t)v < min || (int64_t)v > max) {
@@ -1639,15 +1664,15 @@ static int as_amount(const struct sl_cfg_node *n, const char *key, int64_t min, 
 	return 0;
 }
 
-int sl_cfg_as_duration_ms(const struct sl_cfg_node *n, const char *key, int64_t min,
-			  int64_t max, int64_t *out, struct sl_diag *d)
+int sl_cfg_as_duration_ms(const struct sl_cfg_node *n, const char *key, int64_t min, int64_t max,
+			  int64_t *out, struct sl_diag *d)
 {
 	return as_amount(n, key, min, max, duration_units, false,
 			 "duration (ms, or a number with unit ms, s, m, h, d)", out, d);
 }
 
-int sl_cfg_as_size_bytes(const struct sl_cfg_node *n, const char *key, int64_t min,
-			 int64_t max, int64_t *out, struct sl_diag *d)
+int sl_cfg_as_size_bytes(const struct sl_cfg_node *n, const char *key, int64_t min, int64_t max,
+			 int64_t *out, struct sl_diag *d)
 {
 	return as_amount(n, key, min, max, size_units, true,
 			 "size (bytes, or a number with unit B, KB, MB, GB, TB, KiB, MiB, GiB, "
@@ -1670,7 +1695,8 @@ int sl_cfg_as_enum(const struct sl_cfg_node *n, const char *key, const char *con
 	}
 	join_list(list, sizeof(list), choices);
 	snprintf(what, sizeof(what), "one of %s", list);
-	const char *near = n->type == SL_CFG_SCALAR ? sl_cfg_suggest(n->str, n->len, choices) : NULL;
+	const char *near =
+	    n->type == SL_CFG_SCALAR ? sl_cfg_suggest(n->str, n->len, choices) : NULL;
 	if (!near)
 		return bad(n, key, what, d);
 	return sl_diag_error(d, n->pos, "%s: expected %s, got %s (did you mean '%s'?)", key, what,

@@ -24,17 +24,25 @@ enum sl_cfg_type { SL_CFG_NULL, SL_CFG_SCALAR, SL_CFG_MAP, SL_CFG_SEQ };
 
 struct sl_cfg_node {
 	enum sl_cfg_type type;
-	struct sl_pos pos;   /* where the value starts; pos.file = the document's name */
-	const char *str;     /* scalar text, NUL-terminated (may hold NULs: use len);
-				NULL for non-scalars */
+	/* Where the value starts; pos.file is the document's name. */
+	struct sl_pos pos;
+	/* Scalars: the text, NUL-terminated (it may hold NULs: use len). NULL
+	 * for every other type. */
+	const char *str;
 	size_t len;
-	bool quoted;         /* not a plain scalar ('..', "..", | or >, or tagged !!str):
-				a string, so "123" is not an integer */
-	uint32_t n;          /* children: map entries or seq items */
-	struct sl_cfg_node **keys; /* maps: key nodes (always SL_CFG_SCALAR), document order;
-				      keys merged in by `<<` come after the map's own */
-	struct sl_cfg_node **vals; /* maps: values; seqs: items */
-	bool used;           /* set by sl_cfg_get on the key and the value */
+	/* Not a plain scalar ('..', "..", | or >, or tagged !!str): a string,
+	 * so "123" is not an integer. */
+	bool quoted;
+	/* Children: map entries or sequence items. */
+	uint32_t n;
+	/* Maps: key nodes (always SL_CFG_SCALAR) in document order; keys
+	 * merged in by `<<` come after the map's own. */
+	struct sl_cfg_node **keys;
+	/* Maps: the values; sequences: the items. */
+	struct sl_cfg_node **vals;
+	/* Set by sl_cfg_get on the key and the value; lets validation report
+	 * unknown keys. */
+	bool used;
 };
 
 /* A loaded document. Owns every node and string in one arena: everything a
@@ -77,8 +85,8 @@ void *sl_cfg_alloc(struct sl_cfg_doc *doc, size_t size_bytes);
  * its value): positions are origin (copied), line, 1-based column within
  * text. Empty text gives a null node. Returns the node (owned by doc) or NULL
  * with errors in d. */
-struct sl_cfg_node *sl_cfg_parse_value(struct sl_cfg_doc *doc, const char *origin,
-				       const char *text, struct sl_diag *d);
+struct sl_cfg_node *sl_cfg_parse_value(struct sl_cfg_doc *doc, const char *origin, const char *text,
+				       struct sl_diag *d);
 
 /* The value of key in map (exact, case-sensitive match), or NULL if absent or
  * map is not a map. Marks the key and the value used. */
@@ -102,8 +110,8 @@ const char *sl_cfg_type_name(enum sl_cfg_type type);
  * 1-based column within value_text. Returns 0, or -EINVAL / -ENOMEM with
  * errors in d; on error the tree is unchanged.
  */
-int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text,
-	       const char *origin, struct sl_diag *d);
+int sl_cfg_set(struct sl_cfg_doc *doc, const char *path, const char *value_text, const char *origin,
+	       struct sl_diag *d);
 
 /* Parses "a.b.c=value" (split at the first '=') and calls sl_cfg_set with
  * origin "--set a.b.c". Returns as sl_cfg_set. */
@@ -142,8 +150,7 @@ int sl_cfg_as_int64(const struct sl_cfg_node *n, const char *key, int64_t min, i
 		    int64_t *out, struct sl_diag *d);
 
 /* A finite decimal number: 1, -2.5, .5, 1e3 (no inf, nan or hex). */
-int sl_cfg_as_double(const struct sl_cfg_node *n, const char *key, double *out,
-		     struct sl_diag *d);
+int sl_cfg_as_double(const struct sl_cfg_node *n, const char *key, double *out, struct sl_diag *d);
 
 /* true/false, yes/no, on/off, any case. */
 int sl_cfg_as_bool(const struct sl_cfg_node *n, const char *key, bool *out, struct sl_diag *d);
@@ -154,8 +161,8 @@ int sl_cfg_as_bool(const struct sl_cfg_node *n, const char *key, bool *out, stru
  * are allowed when the result is a whole number of ms ("1.5s" = 1500,
  * "0.5ms" is an error). One number and one unit: "1h30m" is an error.
  */
-int sl_cfg_as_duration_ms(const struct sl_cfg_node *n, const char *key, int64_t min,
-			  int64_t max, int64_t *out, struct sl_diag *d);
+int sl_cfg_as_duration_ms(const struct sl_cfg_node *n, const char *key, int64_t min, int64_t max,
+			  int64_t *out, struct sl_diag *d);
 
 /*
  * A size in bytes, in [min, max] (min >= 0): a number with an optional unit,
@@ -164,8 +171,8 @@ int sl_cfg_as_duration_ms(const struct sl_cfg_node *n, const char *key, int64_t 
  * the result is a whole number of bytes ("1.5KiB" = 1536). Single letters
  * ("512k", "1M") are rejected as ambiguous.
  */
-int sl_cfg_as_size_bytes(const struct sl_cfg_node *n, const char *key, int64_t min,
-			 int64_t max, int64_t *out, struct sl_diag *d);
+int sl_cfg_as_size_bytes(const struct sl_cfg_node *n, const char *key, int64_t min, int64_t max,
+			 int64_t *out, struct sl_diag *d);
 
 /* The index in choices (NULL-terminated) of the scalar's text, exact match.
  * The error lists the choices and suggests a near one. */

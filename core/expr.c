@@ -183,10 +183,16 @@ static size_t u8count(const char *s, size_t n)
 {
 	size_t c = 0;
 	for (size_t i = 0; i < n; c++) {
-		if ((unsigned char)s[i] < 0x80)
+		uint64_t w;
+		if (i + 8 <= n && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ull) == 0)) {
+			/* Eight ASCII characters (no character before them extends into them). */
+			c += 7;
+			i += 8;
+		} else if ((unsigned char)s[i] < 0x80) {
 			i++;
-		else
+		} else {
 			i += u8len(s, i, n);
+		}
 	}
 	return c;
 }
@@ -409,6 +415,7 @@ static double round_double(double v, int64_t d)
 {
 	if (!isfinite(v) || v == 0)
 		return v;
+	d = d > 400 ? 400 : d < -400 ? -400 : d; /* beyond any double's digits either way */
 	char dig[24], tmp[48];
 	int e10;
 	int nd = shortest_digits(v, false, dig + 1, &e10);
@@ -2084,6 +2091,8 @@ static bool lex_at(struct cc *cc, uint32_t at, struct tok *t)
 	if (c == '"')
 		err(cc, st, "syntax error: unexpected '\"' (strings use 'single quotes', names "
 			    "`backticks`)");
+	else if ((unsigned char)c < 0x20 || c == 0x7f)
+		err(cc, st, "syntax error: unexpected byte 0x%02x", (unsigned)(unsigned char)c);
 	else
 		err(cc, st, "syntax error: unexpected character '%.*s'%s", (int)cl, s + i,
 		    (unsigned char)c >= 0x80 ? " (write names with other characters in `backticks`)"

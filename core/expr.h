@@ -14,13 +14,16 @@
  *            TIMESTAMP '2024-01-31 12:00:00.123'.
  * Columns    name ([A-Za-z_][A-Za-z0-9_]*, case-sensitive) or `any name`
  *            (`` inside backticks is one backtick). Keywords and function
- *            names are case-insensitive.
+ *            names are case-insensitive. AND OR NOT IS NULL TRUE FALSE IN LIKE
+ *            BETWEEN CASE WHEN THEN ELSE END are reserved: a column with one of
+ *            those names needs backticks. A name followed by ( is a function.
  * Operators, loosest first:
  *            OR
  *            AND
  *            NOT
  *            = == != <> < <= > >=, IS [NOT] NULL|TRUE|FALSE|UNKNOWN,
- *            [NOT] IN (v, ...), [NOT] LIKE p [ESCAPE 'c'], [NOT] BETWEEN a AND b
+ *            [NOT] IN (v, ...), [NOT] LIKE p [ESCAPE 'c'] (c: one ASCII
+ *            character), [NOT] BETWEEN [ASYMMETRIC] a AND b
  *            ||  (string concatenation)
  *            + -
  *            * / %
@@ -40,16 +43,23 @@
  *            replace(s, from, to)          every occurrence; an empty `from` keeps s
  *            starts_with(s, p), ends_with(s, p)  (also startswith, endswith)
  *            position(sub IN s), locate(sub, s[, from])  1-based character
- *              position of the first match (at or after `from`), 0 if none
+ *              position of the first match (at or after `from`; from < 1 acts
+ *              as 1), 0 if none; an empty sub matches at once. INT.
  *   nulls    coalesce(a, ...), ifnull(a, b), nullif(a, b), if(c, a, b)
  *   numbers  abs(x), round(x[, digits]) (half away from zero, on the shortest
- *            decimal form of a double as Flink's BigDecimal does), floor(x),
- *            ceil(x), ceiling(x), mod(a, b), power(a, b), sqrt(x), ln(x),
- *            log10(x), exp(x)
+ *            decimal form of a double as Flink's BigDecimal does, so
+ *            round(2.675, 2) is 2.68; negative digits round left of the point),
+ *            floor(x), ceil(x), ceiling(x), mod(a, b), power(a, b), sqrt(x),
+ *            ln(x), log10(x), exp(x). abs and round give BIGINT for integers,
+ *            DOUBLE otherwise; floor and ceil give an integer back unchanged
+ *            (same type) and DOUBLE for FLOAT/DOUBLE; the rest give DOUBLE
+ *            (IEEE: sqrt(-1) is NaN, ln(0) -Infinity).
  *   casts    cast(x AS type), try_cast(x AS type); type as sl_type_parse
  *            (INT, BIGINT, FLOAT, DOUBLE, STRING/VARCHAR(n), BOOLEAN, DATE,
  *            TIMESTAMP/TIMESTAMP(3)). Allowed: anything to and from STRING;
  *            numbers and BOOLEAN among themselves; DATE <-> TIMESTAMP.
+ *            DOUBLE/FLOAT to an integer truncates toward zero; numbers to BOOLEAN
+ *            are TRUE unless zero; BOOLEAN to numbers is 1 or 0.
  *            Strings are trimmed of ASCII white space before parsing; BOOLEAN
  *            accepts true/false/t/f/yes/no/y/n/1/0; DATE 'YYYY-M-D';
  *            TIMESTAMP 'YYYY-M-D[( |T)H:MM[:SS[.fraction]]]' (fraction cut to ms).
@@ -62,7 +72,10 @@
  * DATE compares as its midnight); a DATE or TIMESTAMP may be compared with a
  * string literal, which is parsed at compile time. Comparing a STRING with a
  * number is a compile error: CAST one side. || and the string functions need
- * STRING arguments (CAST numbers first).
+ * STRING arguments (CAST numbers first). NaN is unequal to everything (as in
+ * Java): only <> holds. IN, BETWEEN, CASE x WHEN, nullif, coalesce, if and
+ * CASE results bring their operands to one common type the same way
+ * (INT < BIGINT < DOUBLE, FLOAT < DOUBLE, DATE < TIMESTAMP).
  * NULLs: SQL three-valued logic. Every operator and function yields NULL when
  * an argument is NULL, except AND/OR (NULL AND FALSE is FALSE, NULL OR TRUE is
  * TRUE), IS ..., IN (NULL only if nothing matched and the list held a NULL),
@@ -75,11 +88,17 @@
  * a CAST that cannot convert its value (-EINVAL; -ERANGE when out of range),
  * an invalid LIKE escape in a non-constant pattern (-EINVAL). try_cast gives
  * NULL instead. DOUBLE arithmetic follows IEEE (1.0 / 0 is Infinity).
+ * A data error's message (sl_expr_error_text) ends with the text of the part
+ * that failed: "division by zero in `a / b`".
  * Constant subexpressions are computed once at compile time (unless that
  * fails, then every row reports the error).
  * Limits: SL_EXPR_MAX_TEXT_BYTES of text, SL_EXPR_MAX_NODES nodes (literals,
  * columns, operators, calls, IN list items), SL_EXPR_MAX_DEPTH nested
- * parentheses, calls, CASEs and unary operators.
+ * parentheses, calls, CASEs and unary operators (a negative number literal
+ * is not an operator).
+ * Compile errors name the problem and point at it: unknown columns and
+ * functions suggest a near name ("unknown column 'nmae' (did you mean
+ * 'name'?)"), type errors name the types, syntax errors what was expected.
  */
 
 /* Longest expression text. */

@@ -19,7 +19,9 @@ static int64_t lo_bound(const struct sl_option *o)
 
 static int64_t hi_bound(const struct sl_option *o)
 {
-	return has_bounds(o) ? o->max : INT64_MAX;
+	if (o->type == SL_OPT_INT)
+		return has_bounds(o) ? o->max : INT64_MAX;
+	return has_bounds(o) ? SL_MAX(o->max, (int64_t)0) : INT64_MAX;
 }
 
 /* Converts v into the field of type o->type at field. */
@@ -82,9 +84,8 @@ static int apply_default(const struct sl_option *o, struct sl_cfg_doc *doc, void
 	return convert(o, doc, v, field, d);
 }
 
-int sl_options_parse(const struct sl_option *table, struct sl_cfg_doc *doc,
-		     struct sl_cfg_node *map, const char *what, const char *const *extra_known,
-		     void *dst, struct sl_diag *d)
+int sl_options_parse(const struct sl_option *table, struct sl_cfg_doc *doc, struct sl_cfg_node *map,
+		     const char *what, const char *const *extra_known, void *dst, struct sl_diag *d)
 {
 	SL_ASSERT(table && doc && dst && what);
 	struct sl_pos where = map ? map->pos : sl_cfg_root(doc)->pos;
@@ -102,7 +103,8 @@ int sl_options_parse(const struct sl_option *table, struct sl_cfg_doc *doc,
 		if (v)
 			r = convert(o, doc, v, field, d);
 		else if (o->required)
-			r = sl_diag_error(d, where, "%s: missing required option '%s'", what, o->name);
+			r = sl_diag_error(d, where, "%s: missing required option '%s'", what,
+					  o->name);
 		else if (o->def)
 			r = apply_default(o, doc, field, d);
 		if (r && !rc)
@@ -150,7 +152,8 @@ int sl_options_check(const struct sl_option *table, struct sl_diag *d)
 			if (strcmp(p->name, o->name) == 0)
 				rc = sl_diag_error(d, pos, "%s: declared twice", o->name);
 		if ((unsigned)o->type > SL_OPT_NODE) {
-			rc = sl_diag_error(d, pos, "%s: unknown option type %d", o->name, (int)o->type);
+			rc = sl_diag_error(d, pos, "%s: unknown option type %d", o->name,
+					   (int)o->type);
 			continue;
 		}
 		if (o->type == SL_OPT_ENUM && (!o->choices || !o->choices[0]))
@@ -176,19 +179,20 @@ int sl_options_check(const struct sl_option *table, struct sl_diag *d)
 static const char *type_text(const struct sl_option *o, char *buf, size_t cap, bool md)
 {
 	static const char *const names[] = {
-		[SL_OPT_STRING] = "string",        [SL_OPT_INT] = "integer",
-		[SL_OPT_DOUBLE] = "number",        [SL_OPT_BOOL] = "boolean",
-		[SL_OPT_DURATION_MS] = "duration", [SL_OPT_SIZE_BYTES] = "size",
-		[SL_OPT_ENUM] = "one of:",         [SL_OPT_STRING_LIST] = "list of strings",
-		[SL_OPT_NODE] = "YAML value",
+	    [SL_OPT_STRING] = "string",	       [SL_OPT_INT] = "integer",
+	    [SL_OPT_DOUBLE] = "number",	       [SL_OPT_BOOL] = "boolean",
+	    [SL_OPT_DURATION_MS] = "duration", [SL_OPT_SIZE_BYTES] = "size",
+	    [SL_OPT_ENUM] = "one of:",	       [SL_OPT_STRING_LIST] = "list of strings",
+	    [SL_OPT_NODE] = "YAML value",
 	};
 	size_t len = 0;
 	const char *q = md ? "`" : "";
-	len += (size_t)snprintf(buf, cap, "%s", (unsigned)o->type <= SL_OPT_NODE ? names[o->type] : "?");
+	len += (size_t)snprintf(buf, cap, "%s",
+				(unsigned)o->type <= SL_OPT_NODE ? names[o->type] : "?");
 	if (o->type == SL_OPT_ENUM) {
 		for (int i = 0; o->choices && o->choices[i] && len < cap; i++)
 			len += (size_t)snprintf(buf + len, cap - len, "%s %s%s%s", i ? "," : "", q,
-					       o->choices[i], q);
+						o->choices[i], q);
 	} else if (has_bounds(o) && len < cap) {
 		long long lo = o->min, hi = o->max;
 		if (o->type == SL_OPT_DURATION_MS)

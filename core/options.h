@@ -9,29 +9,35 @@
 
 /* Option type, and the type of the field it fills (at `offset` in dst). */
 enum sl_opt_type {
-	SL_OPT_STRING,      /* const char * (into the doc, or the static default) */
-	SL_OPT_INT,         /* int64_t */
-	SL_OPT_DOUBLE,      /* double */
-	SL_OPT_BOOL,        /* bool */
+	SL_OPT_STRING,	    /* const char * (into the doc, or the static default) */
+	SL_OPT_INT,	    /* int64_t */
+	SL_OPT_DOUBLE,	    /* double */
+	SL_OPT_BOOL,	    /* bool */
 	SL_OPT_DURATION_MS, /* int64_t, milliseconds ("250ms", "1.5s", "5m") */
 	SL_OPT_SIZE_BYTES,  /* int64_t, bytes ("64KiB", "1MB") */
-	SL_OPT_ENUM,        /* int: index in choices */
+	SL_OPT_ENUM,	    /* int: index in choices */
 	SL_OPT_STRING_LIST, /* struct sl_strlist (a scalar is a one-item list) */
-	SL_OPT_NODE,        /* struct sl_cfg_node * (raw, for plugin-specific structures) */
+	SL_OPT_NODE,	    /* struct sl_cfg_node * (raw, for plugin-specific structures) */
 };
 
 /* One option. A table is a `const struct sl_option[]` ended by `{0}`. */
 struct sl_option {
 	const char *name;
 	enum sl_opt_type type;
-	const char *def; /* default, parsed like a job-file value; STRING and ENUM
-			    defaults are taken literally. NULL = no default */
-	bool required;   /* required options have no default */
-	size_t offset;   /* offsetof(struct my_conf, field) */
-	const char *help; /* one line */
-	const char *const *choices; /* SL_OPT_ENUM: NULL-terminated names */
-	int64_t min, max; /* INT / DURATION_MS / SIZE_BYTES bounds, used when min < max
-			     (DURATION_MS and SIZE_BYTES are never negative) */
+	/* Default, parsed like a job-file value (STRING and ENUM defaults are
+	 * taken literally); NULL = no default. */
+	const char *def;
+	/* Must be set in the job file; a required option has no default. */
+	bool required;
+	/* offsetof(struct my_conf, field). */
+	size_t offset;
+	/* One line, for `sluice help` and the docs. */
+	const char *help;
+	/* SL_OPT_ENUM: the names, NULL-terminated. */
+	const char *const *choices;
+	/* INT / DURATION_MS / SIZE_BYTES bounds, used when min < max
+	 * (DURATION_MS and SIZE_BYTES are never negative). */
+	int64_t min, max;
 };
 
 /*
@@ -47,9 +53,9 @@ struct sl_option {
  * as doc is. All errors are collected; returns 0 or -EINVAL (-ENOMEM).
  * Control thread only.
  */
-int sl_options_parse(const struct sl_option *table, struct sl_cfg_doc *doc,
-		     struct sl_cfg_node *map, const char *what, const char *const *extra_known,
-		     void *dst, struct sl_diag *d);
+int sl_options_parse(const struct sl_option *table, struct sl_cfg_doc *doc, struct sl_cfg_node *map,
+		     const char *what, const char *const *extra_known, void *dst,
+		     struct sl_diag *d);
 
 /*
  * Checks a table itself, for plugin unit tests: names set and unique, enum

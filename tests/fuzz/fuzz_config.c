@@ -26,20 +26,18 @@ struct fuzz_conf {
 static const char *const FORMATS[] = {"json", "csv", NULL};
 
 static const struct sl_option OPTS[] = {
-	{"path", SL_OPT_STRING, NULL, false, offsetof(struct fuzz_conf, path), "", NULL, 0, 0},
-	{"n", SL_OPT_INT, "1", false, offsetof(struct fuzz_conf, n), "", NULL, -5, 1000},
-	{"ratio", SL_OPT_DOUBLE, "0.5", false, offsetof(struct fuzz_conf, ratio), "", NULL, 0, 0},
-	{"on", SL_OPT_BOOL, "on", false, offsetof(struct fuzz_conf, on), "", NULL, 0, 0},
-	{"every", SL_OPT_DURATION_MS, "1s", false, offsetof(struct fuzz_conf, every_ms), "", NULL,
-	 1, 86400000},
-	{"buf", SL_OPT_SIZE_BYTES, "1MiB", false, offsetof(struct fuzz_conf, buf_bytes), "", NULL,
-	 0, 0},
-	{"format", SL_OPT_ENUM, "csv", false, offsetof(struct fuzz_conf, format), "", FORMATS, 0,
-	 0},
-	{"keys", SL_OPT_STRING_LIST, "[a, b]", false, offsetof(struct fuzz_conf, keys), "", NULL, 0,
-	 0},
-	{"fields", SL_OPT_NODE, NULL, false, offsetof(struct fuzz_conf, fields), "", NULL, 0, 0},
-	{0},
+    {"path", SL_OPT_STRING, NULL, false, offsetof(struct fuzz_conf, path), "", NULL, 0, 0},
+    {"n", SL_OPT_INT, "1", false, offsetof(struct fuzz_conf, n), "", NULL, -5, 1000},
+    {"ratio", SL_OPT_DOUBLE, "0.5", false, offsetof(struct fuzz_conf, ratio), "", NULL, 0, 0},
+    {"on", SL_OPT_BOOL, "on", false, offsetof(struct fuzz_conf, on), "", NULL, 0, 0},
+    {"every", SL_OPT_DURATION_MS, "1s", false, offsetof(struct fuzz_conf, every_ms), "", NULL, 1,
+     86400000},
+    {"buf", SL_OPT_SIZE_BYTES, "1MiB", false, offsetof(struct fuzz_conf, buf_bytes), "", NULL, 0,
+     0},
+    {"format", SL_OPT_ENUM, "csv", false, offsetof(struct fuzz_conf, format), "", FORMATS, 0, 0},
+    {"keys", SL_OPT_STRING_LIST, "[a, b]", false, offsetof(struct fuzz_conf, keys), "", NULL, 0, 0},
+    {"fields", SL_OPT_NODE, NULL, false, offsetof(struct fuzz_conf, fields), "", NULL, 0, 0},
+    {0},
 };
 
 static const char *const EXTRA[] = {"type", "from", NULL};
@@ -94,8 +92,8 @@ static void convert_all(struct sl_cfg_doc *doc, struct sl_cfg_node *n, struct sl
 /* Option parsing re-parses the defaults: do it for the first maps only. */
 #define FUZZ_MAX_OPTION_MAPS 64
 
-static void walk(struct sl_cfg_doc *doc, struct sl_cfg_node *n, uint32_t depth,
-		 unsigned *n_maps, struct sl_diag *d)
+static void walk(struct sl_cfg_doc *doc, struct sl_cfg_node *n, uint32_t depth, unsigned *n_maps,
+		 struct sl_diag *d)
 {
 	SL_ASSERT(depth <= SL_CONFIG_MAX_DEPTH + 1);
 	check_node(n);

@@ -12,12 +12,12 @@
 
 static int failures;
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			failures++; \
-		} \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 #define CHECK_STR(got, want) check_str(__LINE__, (got), (want))
@@ -120,24 +120,24 @@ static struct sl_cfg_node *key_of(struct sl_cfg_node *map, const char *key)
 	return NULL;
 }
 
-static const char SAMPLE[] = "# sample job\n"                            /* 1 */
-			     "name: demo\n"                               /* 2 */
-			     "sources:\n"                                 /* 3 */
-			     "  events:\n"                                /* 4 */
-			     "    type: generator\n"                      /* 5 */
-			     "    rate: 1000\n"                           /* 6 */
-			     "    keys: [a, \"b\", 'c']\n"                /* 7 */
-			     "steps:\n"                                   /* 8 */
-			     "  - name: f\n"                              /* 9 */
-			     "    op: filter\n"                           /* 10 */
-			     "    where: \"x > 1\"\n"                     /* 11 */
-			     "sinks:\n"                                   /* 12 */
+static const char SAMPLE[] = "# sample job\n"				  /* 1 */
+			     "name: demo\n"				  /* 2 */
+			     "sources:\n"				  /* 3 */
+			     "  events:\n"				  /* 4 */
+			     "    type: generator\n"			  /* 5 */
+			     "    rate: 1000\n"				  /* 6 */
+			     "    keys: [a, \"b\", 'c']\n"		  /* 7 */
+			     "steps:\n"					  /* 8 */
+			     "  - name: f\n"				  /* 9 */
+			     "    op: filter\n"				  /* 10 */
+			     "    where: \"x > 1\"\n"			  /* 11 */
+			     "sinks:\n"					  /* 12 */
 			     "  out: {type: file, path: /tmp/out.json}\n" /* 13 */
-			     "empty:\n"                                   /* 14 */
-			     "nothing: ~\n"                               /* 15 */
-			     "text: |\n"                                  /* 16 */
-			     "  hello\n"                                  /* 17 */
-			     "  world\n";                                 /* 18 */
+			     "empty:\n"					  /* 14 */
+			     "nothing: ~\n"				  /* 15 */
+			     "text: |\n"				  /* 16 */
+			     "  hello\n"				  /* 17 */
+			     "  world\n";				  /* 18 */
 
 static void test_positions(void)
 {
@@ -289,8 +289,9 @@ static void test_load_errors(void)
 		 "job.yaml:4:3: duplicate key 'y' (first at 3:3)\n");
 	/* Quoted and plain spellings are the same key. */
 	LOAD_ERR("a: 1\n\"a\": 2\n", "job.yaml:2:1: duplicate key 'a' (first at 1:1)\n");
-	LOAD_ERR("a: b: c\n",
-		 "job.yaml:1:5: YAML syntax error: mapping values are not allowed in this context\n");
+	LOAD_ERR(
+	    "a: b: c\n",
+	    "job.yaml:1:5: YAML syntax error: mapping values are not allowed in this context\n");
 	LOAD_ERR("a: [1, 2\nb: 3\n",
 		 "job.yaml:2:2: YAML syntax error: did not find expected ',' or ']' (while parsing "
 		 "a flow sequence at 1:4)\n");
@@ -301,12 +302,14 @@ static void test_load_errors(void)
 		 "job.yaml:2:1: YAML syntax error: found unexpected end of stream (while scanning "
 		 "a quoted scalar at 1:4)\n");
 	LOAD_ERR("a: 1\n---\nb: 2\n", "job.yaml:2:1: only one YAML document is allowed\n");
-	LOAD_ERR("a: *nope\n", "job.yaml:1:4: alias '*nope' refers to no anchor defined before it\n");
+	LOAD_ERR("a: *nope\n",
+		 "job.yaml:1:4: alias '*nope' refers to no anchor defined before it\n");
 	LOAD_ERR("? [a, b]\n: c\n", "job.yaml:1:3: a map key must be a scalar, got a sequence\n");
 	LOAD_ERR("a: 1\n<<: 5\n",
 		 "job.yaml:2:5: merge key '<<' needs a map or a sequence of maps, got a scalar\n");
 	/* Invalid UTF-8 and control characters: reader errors, positioned. */
-	LOAD_ERR("a: ok\nb: \xff\n", "job.yaml:2:4: invalid input: invalid leading UTF-8 octet (0xff)\n");
+	LOAD_ERR("a: ok\nb: \xff\n",
+		 "job.yaml:2:4: invalid input: invalid leading UTF-8 octet (0xff)\n");
 	static const char nul[] = "a: x\0y\n";
 	load_err(__LINE__, nul, sizeof(nul) - 1,
 		 "job.yaml:1:5: invalid input: control characters are not allowed (0x0)\n");
@@ -453,10 +456,10 @@ static struct sl_cfg_node *val(const char *text)
 	return at(sl_cfg_root(conv_doc), "v");
 }
 
-#define CHECK_DIAG(want) \
-	do { \
-		CHECK_STR(sl_diag_text(&conv_d), (want)); \
-		sl_diag_fini(&conv_d); \
+#define CHECK_DIAG(want)                                                                           \
+	do {                                                                                       \
+		CHECK_STR(sl_diag_text(&conv_d), (want));                                          \
+		sl_diag_fini(&conv_d);                                                             \
 	} while (0)
 
 static void test_converters(void)
@@ -473,10 +476,10 @@ static void test_converters(void)
 	CHECK(sl_cfg_as_int64(val("v: -7"), "v", INT64_MIN, INT64_MAX, &i, d) == 0 && i == -7);
 	CHECK(sl_cfg_as_int64(val("v: +7"), "v", INT64_MIN, INT64_MAX, &i, d) == 0 && i == 7);
 	CHECK(sl_cfg_as_int64(val("v: 9223372036854775807"), "v", INT64_MIN, INT64_MAX, &i, d) ==
-		      0 &&
+		  0 &&
 	      i == INT64_MAX);
 	CHECK(sl_cfg_as_int64(val("v: -9223372036854775808"), "v", INT64_MIN, INT64_MAX, &i, d) ==
-		      0 &&
+		  0 &&
 	      i == INT64_MIN);
 	CHECK(sl_cfg_as_int64(val("v: 1000000"), "v", 1, 1000000, &i, d) == 0 && i == 1000000);
 	CHECK_DIAG("");
@@ -566,11 +569,13 @@ static void test_converters(void)
 	struct {
 		const char *text;
 		int64_t ms;
-	} durs[] = {{"v: 1500", 1500},    {"v: 250ms", 250},      {"v: 1s", 1000},
-		    {"v: 5m", 300000},    {"v: 1h", 3600000},     {"v: 2d", 172800000},
-		    {"v: 1.5s", 1500},    {"v: 0.001s", 1},       {"v: '30s'", 30000},
-		    {"v: 0", 0},          {"v: 1.10s", 1100},     {"v: 0.5m", 30000},
-		    {"v: 10 s", 10000},   {"v: 1.000000000000000000000s", 1000}};
+	} durs[] = {{"v: 1500", 1500},	 {"v: 250ms", 250},
+		    {"v: 1s", 1000},	 {"v: 5m", 300000},
+		    {"v: 1h", 3600000},	 {"v: 2d", 172800000},
+		    {"v: 1.5s", 1500},	 {"v: 0.001s", 1},
+		    {"v: '30s'", 30000}, {"v: 0", 0},
+		    {"v: 1.10s", 1100},	 {"v: 0.5m", 30000},
+		    {"v: 10 s", 10000},	 {"v: 1.000000000000000000000s", 1000}};
 	for (size_t k = 0; k < SL_ARRAY_LEN(durs); k++) {
 		i = -1;
 		CHECK(sl_cfg_as_duration_ms(val(durs[k].text), "v", 0, INT64_MAX, &i, d) == 0);
@@ -579,8 +584,8 @@ static void test_converters(void)
 		CHECK(i == durs[k].ms);
 	}
 	CHECK_DIAG("");
-	const char *bad_durs[] = {"v: 5x",   "v: -1s",  "v: 0.5ms", "v: 1h30m", "v: s",
-				  "v: 1.5",  "v: '1 '", "v: 1S",    "v: 1e3ms"};
+	const char *bad_durs[] = {"v: 5x",  "v: -1s",  "v: 0.5ms", "v: 1h30m", "v: s",
+				  "v: 1.5", "v: '1 '", "v: 1S",	   "v: 1e3ms"};
 	for (size_t k = 0; k < SL_ARRAY_LEN(bad_durs); k++)
 		CHECK(sl_cfg_as_duration_ms(val(bad_durs[k]), "interval", 0, INT64_MAX, &i, d) ==
 		      -EINVAL);
@@ -613,18 +618,10 @@ static void test_converters(void)
 	struct {
 		const char *text;
 		int64_t bytes;
-	} sizes[] = {{"v: 1024", 1024},
-		     {"v: 64KiB", 65536},
-		     {"v: 64KB", 64000},
-		     {"v: 64kb", 64000},
-		     {"v: 1MiB", 1048576},
-		     {"v: 1MB", 1000000},
-		     {"v: 1GiB", 1073741824},
-		     {"v: 2TiB", 2199023255552},
-		     {"v: 1.5KiB", 1536},
-		     {"v: 10 B", 10},
-		     {"v: '4 MiB'", 4194304},
-		     {"v: 0", 0}};
+	} sizes[] = {{"v: 1024", 1024},	      {"v: 64KiB", 65536},	  {"v: 64KB", 64000},
+		     {"v: 64kb", 64000},      {"v: 1MiB", 1048576},	  {"v: 1MB", 1000000},
+		     {"v: 1GiB", 1073741824}, {"v: 2TiB", 2199023255552}, {"v: 1.5KiB", 1536},
+		     {"v: 10 B", 10},	      {"v: '4 MiB'", 4194304},	  {"v: 0", 0}};
 	for (size_t k = 0; k < SL_ARRAY_LEN(sizes); k++) {
 		i = -1;
 		CHECK(sl_cfg_as_size_bytes(val(sizes[k].text), "v", 0, INT64_MAX, &i, d) == 0);
@@ -643,10 +640,11 @@ static void test_converters(void)
 	      -EINVAL);
 	o = 0;
 	for (size_t k = 0; k < SL_ARRAY_LEN(bad_sizes); k++)
-		o += (size_t)snprintf(want + o, sizeof(want) - o,
-				      "job.yaml:1:4: buffer: expected size (bytes, or a number with "
-				      "unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got '%s'\n",
-				      bad_sizes[k] + 3);
+		o +=
+		    (size_t)snprintf(want + o, sizeof(want) - o,
+				     "job.yaml:1:4: buffer: expected size (bytes, or a number with "
+				     "unit B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got '%s'\n",
+				     bad_sizes[k] + 3);
 	snprintf(want + o, sizeof(want) - o,
 		 "job.yaml:1:4: buffer: expected size in [1, 1048576] bytes, got '2MiB'\n"
 		 "job.yaml:1:4: buffer: expected size <= 9223372036854775807 bytes, got "
@@ -750,26 +748,26 @@ struct sink_conf {
 };
 
 static const struct sl_option SINK_OPTS[] = {
-	{"path", SL_OPT_STRING, NULL, true, offsetof(struct sink_conf, path), "File to write.", NULL,
-	 0, 0},
-	{"batch", SL_OPT_INT, "100", false, offsetof(struct sink_conf, batch),
-	 "Records per write.", NULL, 1, 10000},
-	{"ratio", SL_OPT_DOUBLE, "0.5", false, offsetof(struct sink_conf, ratio), "Sample ratio.",
-	 NULL, 0, 0},
-	{"append", SL_OPT_BOOL, "yes", false, offsetof(struct sink_conf, append),
-	 "Append | do not truncate.", NULL, 0, 0},
-	{"flush_interval", SL_OPT_DURATION_MS, "1s", false, offsetof(struct sink_conf, flush_ms),
-	 "Flush at least this often.", NULL, 10, 3600000},
-	{"buffer", SL_OPT_SIZE_BYTES, "64KiB", false, offsetof(struct sink_conf, buffer_bytes),
-	 "Write buffer.", NULL, 0, 0},
-	{"format", SL_OPT_ENUM, "json", false, offsetof(struct sink_conf, format), "Encoding.",
-	 FORMATS, 0, 0},
-	{"keys", SL_OPT_STRING_LIST, "[id]", false, offsetof(struct sink_conf, keys),
-	 "Key columns.", NULL, 0, 0},
-	{"fields", SL_OPT_NODE, NULL, false, offsetof(struct sink_conf, fields), "Field map.",
-	 NULL, 0, 0},
-	{"label", SL_OPT_STRING, "", false, offsetof(struct sink_conf, label), NULL, NULL, 0, 0},
-	{0},
+    {"path", SL_OPT_STRING, NULL, true, offsetof(struct sink_conf, path), "File to write.", NULL, 0,
+     0},
+    {"batch", SL_OPT_INT, "100", false, offsetof(struct sink_conf, batch), "Records per write.",
+     NULL, 1, 10000},
+    {"ratio", SL_OPT_DOUBLE, "0.5", false, offsetof(struct sink_conf, ratio), "Sample ratio.", NULL,
+     0, 0},
+    {"append", SL_OPT_BOOL, "yes", false, offsetof(struct sink_conf, append),
+     "Append | do not truncate.", NULL, 0, 0},
+    {"flush_interval", SL_OPT_DURATION_MS, "1s", false, offsetof(struct sink_conf, flush_ms),
+     "Flush at least this often.", NULL, 10, 3600000},
+    {"buffer", SL_OPT_SIZE_BYTES, "64KiB", false, offsetof(struct sink_conf, buffer_bytes),
+     "Write buffer.", NULL, 0, 0},
+    {"format", SL_OPT_ENUM, "json", false, offsetof(struct sink_conf, format), "Encoding.", FORMATS,
+     0, 0},
+    {"keys", SL_OPT_STRING_LIST, "[id]", false, offsetof(struct sink_conf, keys), "Key columns.",
+     NULL, 0, 0},
+    {"fields", SL_OPT_NODE, NULL, false, offsetof(struct sink_conf, fields), "Field map.", NULL, 0,
+     0},
+    {"label", SL_OPT_STRING, "", false, offsetof(struct sink_conf, label), NULL, NULL, 0, 0},
+    {0},
 };
 
 static const char *const EXTRA[] = {"type", "from", NULL};
@@ -836,23 +834,24 @@ static void test_options(void)
 	m = at(sl_cfg_root(doc), "out");
 	memset(&c, 0, sizeof(c));
 	CHECK(sl_options_parse(SINK_OPTS, doc, m, "sink 'out'", EXTRA, &c, &d) == -EINVAL);
-	CHECK_STR(sl_diag_text(&d),
-		  "job.yaml:2:3: sink 'out': missing required option 'path'\n"
-		  "job.yaml:4:10: batch: expected integer in [1, 10000], got '0'\n"
-		  "job.yaml:5:10: ratio: expected number, got 'lots'\n"
-		  "job.yaml:6:11: append: expected boolean (true/false, yes/no, on/off), got "
-		  "'maybe'\n"
-		  "job.yaml:7:19: flush_interval: expected duration in [10ms, 3600000ms], got "
-		  "'1ms'\n"
-		  "job.yaml:8:11: buffer: expected size (bytes, or a number with unit B, KB, MB, "
-		  "GB, TB, KiB, MiB, GiB, TiB), got '1q'\n"
-		  "job.yaml:9:11: format: expected one of json, csv, parquet, got 'jsn' (did you "
-		  "mean 'json'?)\n"
-		  "job.yaml:10:9: keys: expected string or list of strings, got a map\n"
-		  "job.yaml:3:3: unknown key 'patth' in sink 'out' (did you mean 'path'?)\n"
-		  "job.yaml:11:3: unknown key 'colour' in sink 'out' (expected one of: path, batch, "
-		  "ratio, append, flush_interval, buffer, format, keys, fields, label, type, "
-		  "from)\n");
+	CHECK_STR(
+	    sl_diag_text(&d),
+	    "job.yaml:2:3: sink 'out': missing required option 'path'\n"
+	    "job.yaml:4:10: batch: expected integer in [1, 10000], got '0'\n"
+	    "job.yaml:5:10: ratio: expected number, got 'lots'\n"
+	    "job.yaml:6:11: append: expected boolean (true/false, yes/no, on/off), got "
+	    "'maybe'\n"
+	    "job.yaml:7:19: flush_interval: expected duration in [10ms, 3600000ms], got "
+	    "'1ms'\n"
+	    "job.yaml:8:11: buffer: expected size (bytes, or a number with unit B, KB, MB, "
+	    "GB, TB, KiB, MiB, GiB, TiB), got '1q'\n"
+	    "job.yaml:9:11: format: expected one of json, csv, parquet, got 'jsn' (did you "
+	    "mean 'json'?)\n"
+	    "job.yaml:10:9: keys: expected string or list of strings, got a map\n"
+	    "job.yaml:3:3: unknown key 'patth' in sink 'out' (did you mean 'path'?)\n"
+	    "job.yaml:11:3: unknown key 'colour' in sink 'out' (expected one of: path, batch, "
+	    "ratio, append, flush_interval, buffer, format, keys, fields, label, type, "
+	    "from)\n");
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 
@@ -866,9 +865,10 @@ static void test_options(void)
 	CHECK(c.batch == 100);
 	CHECK(sl_options_parse(SINK_OPTS, doc, at(sl_cfg_root(doc), "b"), "sink 'b'", NULL, &c,
 			       &d) == -EINVAL);
-	CHECK_STR(sl_diag_text(&d), "job.yaml:1:1: sink 'x': missing required option 'path'\n"
-				    "job.yaml:1:4: sink 'a': missing required option 'path'\n"
-				    "job.yaml:2:4: sink 'b': expected a map of options, got a scalar\n");
+	CHECK_STR(sl_diag_text(&d),
+		  "job.yaml:1:1: sink 'x': missing required option 'path'\n"
+		  "job.yaml:1:4: sink 'a': missing required option 'path'\n"
+		  "job.yaml:2:4: sink 'b': expected a map of options, got a scalar\n");
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 
@@ -880,16 +880,16 @@ static void test_options(void)
 		const char *s;
 	};
 	static const struct sl_option BAD[] = {
-		{"n", SL_OPT_INT, "abc", false, offsetof(struct bad_conf, i), "", NULL, 0, 0},
-		{"n", SL_OPT_INT, NULL, false, offsetof(struct bad_conf, i), "", NULL, 0, 0},
-		{"m", SL_OPT_INT, "50", false, offsetof(struct bad_conf, i), "", NULL, 1, 10},
-		{"e", SL_OPT_ENUM, "x", false, offsetof(struct bad_conf, e), "", none, 0, 0},
-		{"f", SL_OPT_ENUM, "z", false, offsetof(struct bad_conf, e), "", FORMATS, 0, 0},
-		{"r", SL_OPT_STRING, "a", true, offsetof(struct bad_conf, s), "", NULL, 0, 0},
-		{"s", SL_OPT_STRING, NULL, false, offsetof(struct bad_conf, s), "", NULL, 1, 5},
-		{"t", SL_OPT_DURATION_MS, NULL, false, offsetof(struct bad_conf, i), "", NULL, -5, 5},
-		{"u", SL_OPT_INT, NULL, false, offsetof(struct bad_conf, i), "", NULL, 5, 1},
-		{0},
+	    {"n", SL_OPT_INT, "abc", false, offsetof(struct bad_conf, i), "", NULL, 0, 0},
+	    {"n", SL_OPT_INT, NULL, false, offsetof(struct bad_conf, i), "", NULL, 0, 0},
+	    {"m", SL_OPT_INT, "50", false, offsetof(struct bad_conf, i), "", NULL, 1, 10},
+	    {"e", SL_OPT_ENUM, "x", false, offsetof(struct bad_conf, e), "", none, 0, 0},
+	    {"f", SL_OPT_ENUM, "z", false, offsetof(struct bad_conf, e), "", FORMATS, 0, 0},
+	    {"r", SL_OPT_STRING, "a", true, offsetof(struct bad_conf, s), "", NULL, 0, 0},
+	    {"s", SL_OPT_STRING, NULL, false, offsetof(struct bad_conf, s), "", NULL, 1, 5},
+	    {"t", SL_OPT_DURATION_MS, NULL, false, offsetof(struct bad_conf, i), "", NULL, -5, 5},
+	    {"u", SL_OPT_INT, NULL, false, offsetof(struct bad_conf, i), "", NULL, 5, 1},
+	    {0},
 	};
 	sl_diag_init(&d);
 	CHECK(sl_options_check(BAD, &d) == -EINVAL);
@@ -1034,10 +1034,11 @@ static void test_set(void)
 	CHECK(sl_cfg_set(doc, path, "[1]", "--set", &d) == -EINVAL);
 	strcat(path, ".p");
 	CHECK(sl_cfg_set(doc, path, "1", "--set", &d) == -EINVAL);
-	CHECK_STR(sl_diag_text(&d),
-		  "--set:1:1: nesting deeper than 32 levels (SL_CONFIG_MAX_DEPTH)\n"
-		  "--set:1:1: invalid override path 'p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p."
-		  "p.p.p.p.p.p....': more than 32 levels\n");
+	CHECK_STR(
+	    sl_diag_text(&d),
+	    "--set:1:1: nesting deeper than 32 levels (SL_CONFIG_MAX_DEPTH)\n"
+	    "--set:1:1: invalid override path 'p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p.p."
+	    "p.p.p.p.p.p....': more than 32 levels\n");
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 
@@ -1045,7 +1046,8 @@ static void test_set(void)
 	doc = LOAD_OK("[1, 2]");
 	sl_diag_init(&d);
 	CHECK(sl_cfg_set(doc, "a", "1", "--set", &d) == -EINVAL);
-	CHECK_STR(sl_diag_text(&d), "--set:1:1: cannot set 'a': the document is a sequence, not a map\n");
+	CHECK_STR(sl_diag_text(&d),
+		  "--set:1:1: cannot set 'a': the document is a sequence, not a map\n");
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 
@@ -1068,9 +1070,10 @@ static void test_set(void)
 	doc = LOAD_OK("name: demo\n");
 	sl_diag_init(&d);
 	CHECK(sl_cfg_set_arg(doc, "name.\xc3\n\x01\xc3\xa9=1", &d) == -EINVAL);
-	CHECK_STR(sl_diag_text(&d), "--set name.\xc3??\xc3\xa9:1:1: cannot set "
-				    "'name.\\xc3\\n\\x01\xc3\xa9': 'name' is a scalar (job.yaml:1:7), "
-				    "not a map\n");
+	CHECK_STR(sl_diag_text(&d),
+		  "--set name.\xc3??\xc3\xa9:1:1: cannot set "
+		  "'name.\\xc3\\n\\x01\xc3\xa9': 'name' is a scalar (job.yaml:1:7), "
+		  "not a map\n");
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 }
@@ -1088,14 +1091,14 @@ static void test_env(void)
 	struct sl_diag d;
 	sl_diag_init(&d);
 	char *envp[] = {
-		"SLUICE__SOURCES__EVENTS__RATE=5",
-		"SLUICE_LOG=debug",
-		"SLUICE=1",
-		"PATH=/usr/bin",
-		"SLUICE__SINKS__OUT__PATH=/env/path",
-		"SLUICE__SINKS__OUT__FLUSH_INTERVAL=2s",
-		"SLUICE__NEW__Deep__KEY=[1, 2]",
-		NULL,
+	    "SLUICE__SOURCES__EVENTS__RATE=5",
+	    "SLUICE_LOG=debug",
+	    "SLUICE=1",
+	    "PATH=/usr/bin",
+	    "SLUICE__SINKS__OUT__PATH=/env/path",
+	    "SLUICE__SINKS__OUT__FLUSH_INTERVAL=2s",
+	    "SLUICE__NEW__Deep__KEY=[1, 2]",
+	    NULL,
 	};
 	CHECK(sl_cfg_apply_env(doc, envp, &d) == 0);
 	CHECK_STR(sl_diag_text(&d), "");
@@ -1113,22 +1116,24 @@ static void test_env(void)
 	CHECK_STR(sl_diag_text(&d), "");
 
 	char *bad[] = {
-		"SLUICE__SINKS__Dup__A=3",     "SLUICE__=x",     "SLUICE__A____B=1",
-		"SLUICE__SOURCES__EVENTS__RATE__X=1", "SLUICE__SINKS__dup__A=9", NULL,
+	    "SLUICE__SINKS__Dup__A=3", "SLUICE__=x",
+	    "SLUICE__A____B=1",	       "SLUICE__SOURCES__EVENTS__RATE__X=1",
+	    "SLUICE__SINKS__dup__A=9", NULL,
 	};
 	CHECK(sl_cfg_apply_env(doc, bad, &d) == -EINVAL);
 	CHECK_SCALAR(at(r, "sinks.dup.a"), "9", false); /* exact case wins */
 	CHECK_SCALAR(at(r, "sinks.DUP.a"), "2", false);
-	CHECK_STR(sl_diag_text(&d),
-		  "env SLUICE__:1:1: environment override has an empty path segment (segments are "
-		  "separated by '__')\n"
-		  "env SLUICE__A____B:1:1: environment override has an empty path segment "
-		  "(segments are separated by '__')\n"
-		  "env SLUICE__SINKS__Dup__A:1:1: cannot set 'sinks.dup.a': 'Dup' matches several "
-		  "keys that differ only in case (job.yaml:5:3)\n"
-		  "env SLUICE__SOURCES__EVENTS__RATE__X:1:1: cannot set 'sources.events.rate.x': "
-		  "'sources.events.rate' is a scalar (env SLUICE__SOURCES__EVENTS__RATE:1:1), not a "
-		  "map\n");
+	CHECK_STR(
+	    sl_diag_text(&d),
+	    "env SLUICE__:1:1: environment override has an empty path segment (segments are "
+	    "separated by '__')\n"
+	    "env SLUICE__A____B:1:1: environment override has an empty path segment "
+	    "(segments are separated by '__')\n"
+	    "env SLUICE__SINKS__Dup__A:1:1: cannot set 'sinks.dup.a': 'Dup' matches several "
+	    "keys that differ only in case (job.yaml:5:3)\n"
+	    "env SLUICE__SOURCES__EVENTS__RATE__X:1:1: cannot set 'sources.events.rate.x': "
+	    "'sources.events.rate' is a scalar (env SLUICE__SOURCES__EVENTS__RATE:1:1), not a "
+	    "map\n");
 	sl_diag_fini(&d);
 	CHECK(sl_cfg_apply_env(doc, NULL, &d) == 0);
 	sl_cfg_free(doc);
@@ -1145,8 +1150,9 @@ static void test_parse_value(void)
 	n = sl_cfg_parse_value(doc, "here", "", &d);
 	CHECK(n && n->type == SL_CFG_NULL);
 	CHECK(sl_cfg_parse_value(doc, "here", "[", &d) == NULL);
-	CHECK_STR(sl_diag_text(&d), "here:1:2: YAML syntax error: did not find expected node content "
-				    "(while parsing a flow node at 2:1)\n");
+	CHECK_STR(sl_diag_text(&d),
+		  "here:1:2: YAML syntax error: did not find expected node content "
+		  "(while parsing a flow node at 2:1)\n");
 	sl_diag_fini(&d);
 	sl_cfg_free(doc);
 }

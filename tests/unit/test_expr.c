@@ -311,6 +311,9 @@ static void test_arithmetic(void)
 	CHECK("round(1249, -2)", 0, "1200");
 	CHECK("round(b, -1)", 0, "ERANGE: BIGINT overflow in round in `round(b, -1)`");
 	CHECK("round(i, NULL)", 0, "NULL");
+	CHECK("round(2.5, 9223372036854775807)", 0, "2.5");
+	CHECK("round(2.5, -9223372036854775808)", 0, "0.0");
+	CHECK("round(i, -9223372036854775808)", 0, "0");
 	CHECK_T("floor(-2.5)", 0, "-3.0", "DOUBLE");
 	CHECK_T("ceil(2.1)", 0, "3.0", "DOUBLE");
 	CHECK_T("ceiling(i)", 0, "7", "INT");
@@ -477,6 +480,8 @@ static void test_strings(void)
 	CHECK("char_length(s)", 2, "2");
 	CHECK("character_length('')", 0, "0");
 	CHECK("length(s)", 1, "NULL");
+	CHECK("length('abcdefgh张ijklmnopq')", 0, "18");
+	CHECK("length('abcdefghijklmnop')", 0, "16");
 	/* substr: 1-based characters, Flink's rules. */
 	CHECK("substr(s, 2, 3)", 0, "'ell'");
 	CHECK("substr(s, 2)", 0, "'ello'");
@@ -674,6 +679,7 @@ static void test_compile_errors(void)
 	CERR("99999999999999999999", "job.yaml:3:10: integer literal 99999999999999999999 is out of "
 				     "BIGINT range");
 	CERR("", "job.yaml:3:10: empty expression");
+	CERR("i =\x01", "job.yaml:3:13: syntax error: unexpected byte 0x01");
 	CERR("end = 1", "job.yaml:3:10: syntax error: expected an expression, found keyword 'end'");
 	/* Later lines count from column 1; columns count characters, not bytes. */
 	CERR("s = '张三' AND\n  nope", "job.yaml:4:3: unknown column 'nope'");
