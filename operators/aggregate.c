@@ -11,6 +11,10 @@
 #include "core/worker.h"
 #include "state/table.h"
 
+/* Rows are handled in groups: encode and hash a group's keys and prefetch
+ * their index slots, then fold them, so the table's cache misses overlap. */
+#define AGG_GROUP 32u
+
 enum agg_fn { AGG_COUNT_STAR, AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG };
 enum { EMIT_UPDATES, EMIT_FINAL };
 
@@ -58,8 +62,7 @@ struct aggregate_shared {
 /* The value of one key: a header, then one accumulator per aggregate. */
 struct acc_head {
 	int64_t rows;    /* +1 per added row, -1 per retracted row */
-	uint32_t epoch;  /* batch that last touched the key */
-	uint32_t touched; /* its index in that batch's touched list */
+	uint64_t epoch; /* batch that last touched the key (0: none) */
 };
 struct acc {
 	int64_t n; /* non-null values */
@@ -70,15 +73,19 @@ struct acc {
 };
 
 struct touched {
-	bool existed; /* the key had rows before this batch */
+	char *value;       /* the key's entry in the table */
+	uint64_t hash;
+	int64_t ingest_ns; /* of the first row that touched it */
+	bool existed;      /* the key had rows before this batch */
 };
 
 struct aggregate_state {
 	struct sl_table *table;
-	uint32_t epoch;
+	uint64_t epoch;
 	uint32_t n_touched;
 	struct touched touched[SL_BATCH_ROWS];
 	char *before; /* [SL_BATCH_ROWS * value_bytes]: images before this batch */
+	uint8_t *keys; /* encoded keys of one group of rows */
 };
 
 static const struct sl_strlist *aggregate_input_keys(const struct sl_node *n)
@@ -238,7 +245,8 @@ static int aggregate_open(struct sl_worker *w, struct sl_nodeinst *ni)
 	ni->state = st;
 	st->table = sl_table_new(s->value_bytes);
 	st->before = mi_malloc((size_t)SL_BATCH_ROWS * s->value_bytes);
-	return st->table && st->before ? 0 : -ENOMEM;
+	st->keys = mi_malloc((size_t)AGG_GROUP * SL_KEY_MAX_BYTES);
+	return st->table && st->before && st->keys ? 0 : -ENOMEM;
 }
 
 static void aggregate_close(struct sl_worker *w, struct sl_nodeinst *ni)
@@ -249,6 +257,7 @@ static void aggregate_close(struct sl_worker *w, struct sl_nodeinst *ni)
 		return;
 	sl_table_free(st->table);
 	mi_free(st->before);
+	mi_free(st->keys);
 	mi_free(st);
 	ni->state = NULL;
 }
@@ -372,75 +381,90 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 {
 	const struct aggregate_shared *s = ni->node->shared;
 	struct aggregate_state *st = ni->state;
-	uint8_t key[SL_KEY_MAX_BYTES];
 	const uint32_t vb = s->value_bytes;
-	if (++st->epoch == 0) /* 0 marks "not touched" */
-		st->epoch = 1;
+	st->epoch++; /* 64 bits: never wraps back to 0, which means "untouched" */
 	st->n_touched = 0;
-	for (uint32_t r = 0; r < in->n_rows; r++) {
-		int len = sl_key_encode(in, r, s->key_cols, s->n_keys, key, sizeof(key));
-		if (len < 0) {
-			sl_worker_bad_record(w, ni, "key", "key longer than 4096 bytes");
-			continue;
+	uint32_t key_off[AGG_GROUP], key_len[AGG_GROUP];
+	uint64_t hash[AGG_GROUP];
+	for (uint32_t g = 0; g < in->n_rows; g += AGG_GROUP) {
+		uint32_t n = SL_MIN(AGG_GROUP, in->n_rows - g);
+		uint32_t used = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			int len = sl_key_encode(in, g + i, s->key_cols, s->n_keys, st->keys + used,
+						AGG_GROUP * SL_KEY_MAX_BYTES - used);
+			key_off[i] = used;
+			key_len[i] = len < 0 ? UINT32_MAX : (uint32_t)len;
+			if (len < 0)
+				continue;
+			used += (uint32_t)len;
+			hash[i] = sl_key_hash(st->keys + key_off[i], (size_t)len);
+			sl_table_prefetch(st->table, hash[i]);
 		}
-		uint64_t hash = sl_key_hash(key, (size_t)len);
-		int sign = sl_kind_is_add(in->kind[r]) ? 1 : -1;
-		bool created;
-		char *value = sl_table_upsert(st->table, key, (uint32_t)len, hash, &created);
-		if (!value)
-			return -ENOMEM;
-		struct acc_head *h = (struct acc_head *)value;
-		if (s->emit == EMIT_UPDATES && h->epoch != st->epoch) {
-			st->touched[st->n_touched].existed = !created && h->rows > 0;
-			memcpy(st->before + (size_t)st->n_touched * vb, value, vb);
-			h->epoch = st->epoch;
-			h->touched = st->n_touched++;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t r = g + i;
+			if (key_len[i] == UINT32_MAX) {
+				sl_worker_bad_record(w, ni, "key", "key longer than 4096 bytes");
+				continue;
+			}
+			int sign = sl_kind_is_add(in->kind[r]) ? 1 : -1;
+			bool created;
+			char *value = sl_table_upsert(st->table, st->keys + key_off[i], key_len[i],
+						      hash[i], &created);
+			if (!value)
+				return -ENOMEM;
+			struct acc_head *h = (struct acc_head *)value;
+			if (s->emit == EMIT_UPDATES && h->epoch != st->epoch) {
+				struct touched *t = &st->touched[st->n_touched];
+				t->existed = !created && h->rows > 0;
+				t->value = value;
+				t->hash = hash[i];
+				t->ingest_ns = in->ingest_ns[r];
+				memcpy(st->before + (size_t)st->n_touched * vb, value, vb);
+				h->epoch = st->epoch;
+				st->n_touched++;
+			}
+			if (sign < 0 && h->rows <= 0) {
+				sl_worker_bad_record(w, ni, "retraction",
+						     "retraction (-U/-D) for a key with no rows: ignored");
+				continue;
+			}
+			if (!fold(s, value, in, r, sign))
+				sl_worker_bad_record(w, ni, "sum", "BIGINT overflow in sum: row ignored");
 		}
-		if (sign < 0 && h->rows <= 0) {
-			sl_worker_bad_record(w, ni, "retraction",
-					     "retraction (-U/-D) for a key with no rows: ignored");
-			continue;
-		}
-		if (!fold(s, value, in, r, sign))
-			sl_worker_bad_record(w, ni, "sum", "BIGINT overflow in sum: row ignored");
 	}
-	if (s->emit != EMIT_UPDATES)
+	if (s->emit != EMIT_UPDATES) {
+		sl_table_maybe_compact(st->table);
 		return 0;
+	}
+	/* Each touched key, in first-touch order, emits the one change this
+	 * batch made to it (Flink's mini-batch output). */
 	struct sl_batch *out = sl_worker_batch(w, &ni->node->schema);
 	int rc = 0;
-	/* Walk the input again: each touched key, in first-touch order, emits
-	 * the one change this batch made to it (Flink's mini-batch output). */
-	for (uint32_t r = 0; r < in->n_rows && rc == 0; r++) {
-		int len = sl_key_encode(in, r, s->key_cols, s->n_keys, key, sizeof(key));
-		if (len < 0)
-			continue;
-		uint64_t hash = sl_key_hash(key, (size_t)len);
-		char *value = sl_table_find(st->table, key, (uint32_t)len, hash);
-		if (!value)
-			continue;
+	for (uint32_t t = 0; t < st->n_touched && rc == 0; t++) {
+		const struct touched *tc = &st->touched[t];
+		char *value = tc->value;
+		const char *before = st->before + (size_t)t * vb;
+		uint32_t len;
+		const void *key = sl_table_key_of(st->table, value, &len);
 		struct acc_head *h = (struct acc_head *)value;
-		if (h->epoch != st->epoch)
-			continue; /* already emitted */
-		struct touched *tc = &st->touched[h->touched];
-		const char *before = st->before + (size_t)h->touched * vb;
-		h->epoch = 0; /* emitted */
+		h->epoch = 0;
 		bool now = h->rows > 0;
 		if (tc->existed && now) {
 			if (!same_result(s, before, value)) {
-				rc = put_row(w, ni, &out, SL_KIND_UPDATE_BEFORE, key, (uint32_t)len,
-					     before, in->ingest_ns[r]);
-				rc |= put_row(w, ni, &out, SL_KIND_UPDATE_AFTER, key, (uint32_t)len,
-					      value, in->ingest_ns[r]);
+				rc = put_row(w, ni, &out, SL_KIND_UPDATE_BEFORE, key, len, before,
+					     tc->ingest_ns);
+				rc |= put_row(w, ni, &out, SL_KIND_UPDATE_AFTER, key, len, value,
+					      tc->ingest_ns);
 			}
 		} else if (!tc->existed && now) {
-			rc = put_row(w, ni, &out, SL_KIND_INSERT, key, (uint32_t)len, value,
-				     in->ingest_ns[r]);
+			rc = put_row(w, ni, &out, SL_KIND_INSERT, key, len, value, tc->ingest_ns);
 		} else if (tc->existed && !now) {
-			rc = put_row(w, ni, &out, SL_KIND_DELETE, key, (uint32_t)len, before,
-				     in->ingest_ns[r]);
+			rc = put_row(w, ni, &out, SL_KIND_DELETE, key, len, before, tc->ingest_ns);
 		}
+		/* Deleting leaves the entry's bytes in the arena until compaction,
+		 * which runs only below, so key stays readable. */
 		if (!now)
-			sl_table_delete(st->table, key, (uint32_t)len, hash);
+			sl_table_delete(st->table, key, len, tc->hash);
 	}
 	if (rc == 0)
 		rc = sl_emit(w, ni, out);

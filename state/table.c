@@ -230,6 +230,18 @@ void sl_table_maybe_compact(struct sl_table *t)
 	grow(t); /* drops the tombstones */
 }
 
+const void *sl_table_key_of(const struct sl_table *t, void *value, uint32_t *len)
+{
+	struct entry *e = (struct entry *)((char *)value - offsetof(struct entry, data));
+	*len = e->key_len;
+	return entry_key(t, e);
+}
+
+void sl_table_prefetch(const struct sl_table *t, uint64_t hash)
+{
+	__builtin_prefetch(&t->slots[hash & (t->cap - 1)]);
+}
+
 uint64_t sl_table_count(const struct sl_table *t)
 {
 	return t->n_live;

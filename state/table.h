@@ -25,6 +25,10 @@ void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_
 void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t hash);
 /* Compacts when dead bytes exceed live bytes; invalidates value pointers. */
 void sl_table_maybe_compact(struct sl_table *t);
+/* The stored key of the entry whose value is `value` (valid as long as value). */
+const void *sl_table_key_of(const struct sl_table *t, void *value, uint32_t *len);
+/* Hints that hash's index slot will be probed soon (one cache miss less). */
+void sl_table_prefetch(const struct sl_table *t, uint64_t hash);
 uint64_t sl_table_count(const struct sl_table *t);
 uint64_t sl_table_bytes(const struct sl_table *t);
 
