@@ -106,10 +106,13 @@ static inline void sl_batch_commit_row(struct sl_batch *b)
 {
 	b->n_rows++;
 }
-/* Forgets a begun row's string bytes (rollback after a bad record). */
+/* Forgets a begun (uncommitted) row: its string bytes and its values, so
+ * the next sl_batch_begin_row finds every column null again. */
 static inline void sl_batch_rollback(struct sl_batch *b, uint32_t heap_mark)
 {
 	b->heap_len = heap_mark;
+	for (uint32_t c = 0; c < b->n_cols; c++)
+		sl_batch_set_valid(b, c, b->n_rows, false);
 }
 static inline void sl_batch_set_i(struct sl_batch *b, uint32_t col, uint32_t row, int64_t i)
 {

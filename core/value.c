@@ -192,21 +192,31 @@ int sl_value_parse(enum sl_type t, const char *s, size_t len, union sl_val *out)
 	}
 }
 
+/* A whole number printed without '.' or exponent still reads as a float. */
+static int whole_suffix(char *buf, int n)
+{
+	if (!memchr(buf, '.', (size_t)n) && !memchr(buf, 'e', (size_t)n)) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	return n;
+}
+
 int sl_format_double(double v, char *buf)
 {
 	if (isnan(v))
 		return sprintf(buf, "NaN");
 	if (isinf(v))
 		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
-	if (v == (double)(int64_t)v && fabs(v) < 1e15)
-		return sprintf(buf, "%lld.0", (long long)v);
+	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
+		return sprintf(buf, "%s%lld.0", signbit(v) && v == 0 ? "-" : "", (long long)v);
 	int n = 0;
 	for (int p = 15; p <= 17; p++) {
 		n = sprintf(buf, "%.*g", p, v);
 		if (strtod(buf, NULL) == v)
 			break;
 	}
-	return n;
+	return whole_suffix(buf, n);
 }
 
 int sl_format_float(float v, char *buf)
@@ -215,15 +225,15 @@ int sl_format_float(float v, char *buf)
 		return sprintf(buf, "NaN");
 	if (isinf(v))
 		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
-	if (v == (float)(int64_t)v && fabsf(v) < 1e7f)
-		return sprintf(buf, "%lld.0", (long long)v);
+	if (fabsf(v) < 1e7f && v == (float)(int64_t)v)
+		return sprintf(buf, "%s%lld.0", signbit(v) && v == 0 ? "-" : "", (long long)v);
 	int n = 0;
 	for (int p = 6; p <= 9; p++) {
 		n = sprintf(buf, "%.*g", p, (double)v);
 		if (strtof(buf, NULL) == v)
 			break;
 	}
-	return n;
+	return whole_suffix(buf, n);
 }
 
 int sl_value_format(enum sl_type t, union sl_val v, char *buf)
@@ -261,7 +271,8 @@ int sl_value_format(enum sl_type t, union sl_val v, char *buf)
 	}
 	case SL_T_TIMESTAMP: {
 		int64_t ms = v.i;
-		int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+		/* Floor division without negating (INT64_MIN has no negation). */
+		int64_t days = ms / 86400000 - (ms % 86400000 < 0);
 		int64_t rem = ms - days * 86400000;
 		int64_t y;
 		unsigned m, d;

@@ -59,7 +59,9 @@ int sl_glob(const char *pattern, struct sl_filelist *out)
 			while ((e = readdir(d)) && rc == 0) {
 				if (e->d_name[0] == '.')
 					continue;
-				snprintf(path, sizeof(path), "%s/%s", pattern, e->d_name);
+				size_t pl = strlen(pattern);
+				snprintf(path, sizeof(path), "%s%s%s", pattern,
+					 pl && pattern[pl - 1] == '/' ? "" : "/", e->d_name);
 				if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
 					rc = add(out, path, (uint64_t)st.st_size);
 			}

@@ -209,19 +209,24 @@ void sl_table_maybe_compact(struct sl_table *t)
 {
 	if (t->dead_bytes < TABLE_CHUNK_BYTES || t->dead_bytes < t->live_bytes)
 		return;
+	/* One chunk big enough for every live entry, allocated before anything
+	 * moves: if memory is short, nothing changes (compaction is optional). */
+	struct chunk *c = mi_malloc(sizeof(*c) + t->live_bytes + 8);
+	if (!c)
+		return;
+	c->next = NULL;
+	c->used = 0;
+	c->cap = t->live_bytes + 8;
 	struct chunk *old = t->chunks;
-	t->chunks = NULL;
+	t->chunks = c;
 	for (uint64_t i = 0; i < t->cap; i++) {
 		struct slot *s = &t->slots[i];
 		if (!s->e || s->e == TOMBSTONE)
 			continue;
 		size_t n = entry_bytes(t, s->e->key_len);
-		struct entry *e = arena_alloc(t, n);
-		if (!e) { /* keep the old arena: compaction is an optimisation */
-			free_chunks(t->chunks);
-			t->chunks = old;
-			return;
-		}
+		SL_ASSERT(c->used + n <= c->cap);
+		struct entry *e = (struct entry *)(c->mem + c->used);
+		c->used += n;
 		memcpy(e, s->e, n);
 		s->e = e;
 	}

@@ -27,61 +27,61 @@ static inline bool check_report(const char *file, int line)
 	return n < CHECK_PRINT_MAX;
 }
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond) && check_report(__FILE__, __LINE__)) \
-			fprintf(stderr, "%s\n", #cond); \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond) && check_report(__FILE__, __LINE__))                                   \
+			fprintf(stderr, "%s\n", #cond);                                            \
 	} while (0)
 
 /* CHECK with a printf-style explanation (values, the input that failed). */
-#define CHECKF(cond, ...) \
-	do { \
-		if (!(cond) && check_report(__FILE__, __LINE__)) { \
-			fprintf(stderr, "%s: ", #cond); \
-			fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); \
-		} \
+#define CHECKF(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond) && check_report(__FILE__, __LINE__)) {                                 \
+			fprintf(stderr, "%s: ", #cond);                                            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_I(got, want) \
-	do { \
-		long long got_ = (long long)(got), want_ = (long long)(want); \
-		if (got_ != want_ && check_report(__FILE__, __LINE__)) \
-			fprintf(stderr, "%s == %lld, want %lld\n", #got, got_, want_); \
+#define CHECK_EQ_I(got, want)                                                                      \
+	do {                                                                                       \
+		long long got_ = (long long)(got), want_ = (long long)(want);                      \
+		if (got_ != want_ && check_report(__FILE__, __LINE__))                             \
+			fprintf(stderr, "%s == %lld, want %lld\n", #got, got_, want_);             \
 	} while (0)
 
-#define CHECK_EQ_U(got, want) \
-	do { \
-		unsigned long long got_ = (unsigned long long)(got); \
-		unsigned long long want_ = (unsigned long long)(want); \
-		if (got_ != want_ && check_report(__FILE__, __LINE__)) \
-			fprintf(stderr, "%s == %llu, want %llu\n", #got, got_, want_); \
+#define CHECK_EQ_U(got, want)                                                                      \
+	do {                                                                                       \
+		unsigned long long got_ = (unsigned long long)(got);                               \
+		unsigned long long want_ = (unsigned long long)(want);                             \
+		if (got_ != want_ && check_report(__FILE__, __LINE__))                             \
+			fprintf(stderr, "%s == %llu, want %llu\n", #got, got_, want_);             \
 	} while (0)
 
-#define CHECK_STR(got, want) \
-	do { \
-		const char *got_ = (got), *want_ = (want); \
-		if ((!got_ || strcmp(got_, want_) != 0) && check_report(__FILE__, __LINE__)) \
-			fprintf(stderr, "%s == \"%s\", want \"%s\"\n", #got, \
-				got_ ? got_ : "(null)", want_); \
+#define CHECK_STR(got, want)                                                                       \
+	do {                                                                                       \
+		const char *got_ = (got), *want_ = (want);                                         \
+		if ((!got_ || strcmp(got_, want_) != 0) && check_report(__FILE__, __LINE__))       \
+			fprintf(stderr, "%s == \"%s\", want \"%s\"\n", #got,                       \
+				got_ ? got_ : "(null)", want_);                                    \
 	} while (0)
 
 /* A check the rest of the test cannot go on without. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) { \
-			check_report(__FILE__, __LINE__); \
-			fprintf(stderr, "%s (fatal)\n", #cond); \
-			exit(1); \
-		} \
+#define REQUIRE(cond)                                                                              \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			check_report(__FILE__, __LINE__);                                          \
+			fprintf(stderr, "%s (fatal)\n", #cond);                                    \
+			exit(1);                                                                   \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_SKIP(...) \
-	do { \
-		printf("SKIP: "); \
-		printf(__VA_ARGS__); \
-		putchar('\n'); \
-		exit(77); \
+#define CHECK_SKIP(...)                                                                            \
+	do {                                                                                       \
+		printf("SKIP: ");                                                                  \
+		printf(__VA_ARGS__);                                                               \
+		putchar('\n');                                                                     \
+		exit(77);                                                                          \
 	} while (0)
 
 static inline int check_exit(const char *name)

@@ -165,7 +165,8 @@ static void test_rows(void)
 		CHECK_EQ_I(b->ingest_ns[r], 1000 + r);
 		CHECK_EQ_I(b->event_ms[r], -(int64_t)r);
 		for (uint32_t c = 0; c < 5; c++) {
-			CHECKF(sl_batch_is_valid(b, c, r) == cell_valid(r, c), "row %u col %u", r, c);
+			CHECKF(sl_batch_is_valid(b, c, r) == cell_valid(r, c), "row %u col %u", r,
+			       c);
 			if (!cell_valid(r, c))
 				continue;
 			if (c == 1) {
@@ -216,8 +217,8 @@ static void test_rows(void)
 	}
 	for (uint32_t r = 0; r < SL_BATCH_ROWS; r++)
 		for (uint32_t c = 0; c < 5; c++)
-			CHECKF(!sl_batch_is_valid(b, c, r), "reused batch: row %u col %u not null", r,
-			       c);
+			CHECKF(!sl_batch_is_valid(b, c, r), "reused batch: row %u col %u not null",
+			       r, c);
 	free(b);
 }
 
@@ -387,7 +388,8 @@ static void test_copy_row(void)
 		CHECK_EQ_I(dst->event_ms[k], src->event_ms[r]);
 		for (uint32_t c = 0; c < 5; c++) {
 			bool v = sl_batch_is_valid(src, c, r);
-			CHECKF(sl_batch_is_valid(dst, c, k) == v, "dst row %u col %u validity", k, c);
+			CHECKF(sl_batch_is_valid(dst, c, k) == v, "dst row %u col %u validity", k,
+			       c);
 			if (!v)
 				continue;
 			if (c == 2 || c == 3) {
@@ -467,7 +469,7 @@ static void test_kinds(void)
 	CHECK_STR(sl_kind_str(SL_KIND_UPDATE_AFTER), "+U");
 	CHECK_STR(sl_kind_str(SL_KIND_DELETE), "-D");
 	CHECK_STR(sl_kind_str((enum sl_kind)4), "??");
-	CHECK_STR(sl_kind_str((enum sl_kind)-1), "??");
+	CHECK_STR(sl_kind_str((enum sl_kind) - 1), "??");
 	CHECK(sl_kind_is_add(SL_KIND_INSERT) && sl_kind_is_add(SL_KIND_UPDATE_AFTER));
 	CHECK(!sl_kind_is_add(SL_KIND_UPDATE_BEFORE) && !sl_kind_is_add(SL_KIND_DELETE));
 	CHECK(!sl_kind_is_add(7));
@@ -593,8 +595,8 @@ static void parse_f(enum sl_type t, const char *text, double want)
 	union sl_val v = {.i = 0x5eed};
 	int got = sl_value_parse(t, text, strlen(text), &v);
 	bool same = isnan(want) ? isnan(v.f) : memcmp(&v.f, &want, 8) == 0;
-	CHECKF(got == 0 && same, "parse %s \"%s\": rc %d value %.17g, want %.17g",
-	       sl_type_name(t), text, got, v.f, want);
+	CHECKF(got == 0 && same, "parse %s \"%s\": rc %d value %.17g, want %.17g", sl_type_name(t),
+	       text, got, v.f, want);
 }
 
 static void test_parse(void)
@@ -800,8 +802,8 @@ static void prop_fail(struct prop *p, const char *fmt, ...)
 	}
 }
 
-#define CHECK_PROP(p, n_tried) \
-	CHECKF((p).n_fail == 0, "%s: %u of %u inputs fail, e.g. %s", (p).what, (p).n_fail, \
+#define CHECK_PROP(p, n_tried)                                                                     \
+	CHECKF((p).n_fail == 0, "%s: %u of %u inputs fail, e.g. %s", (p).what, (p).n_fail,         \
 	       (n_tried), (p).example)
 
 /*
@@ -955,7 +957,7 @@ static void test_format(void)
 		int64_t ms = -62135596800000 + (int64_t)((x >> 1) % 315537897600000ull);
 		n = sl_value_format(SL_T_TIMESTAMP, (union sl_val){.i = ms}, buf);
 		CHECKF(n == 23 && sl_value_parse(SL_T_TIMESTAMP, buf, (size_t)n, &v) == 0 &&
-			       v.i == ms,
+			   v.i == ms,
 		       "timestamp %lld -> \"%s\"", (long long)ms, buf);
 	}
 }
@@ -1022,7 +1024,7 @@ static void test_civil(void)
 		unsigned gm, gd;
 		sl_civil_from_days(z, &gy, &gm, &gd);
 		CHECKF(gm >= 1 && gm <= 12 && gd >= 1 && gd <= month_days(gy, gm) &&
-			       sl_days_from_civil(gy, gm, gd) == z,
+			   sl_days_from_civil(gy, gm, gd) == z,
 		       "day %lld -> %lld-%u-%u", (long long)z, (long long)gy, gm, gd);
 	}
 }

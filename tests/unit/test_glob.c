@@ -72,10 +72,10 @@ static void check_glob(int line, const char *pattern, const struct want *want, u
 	sl_filelist_free(&l);
 	CHECK(l.n == 0 && l.path == NULL && l.size == NULL);
 }
-#define CHECK_GLOB(pattern, ...) \
-	do { \
-		static const struct want w_[] = {__VA_ARGS__}; \
-		check_glob(__LINE__, pattern, w_, SL_ARRAY_LEN(w_)); \
+#define CHECK_GLOB(pattern, ...)                                                                   \
+	do {                                                                                       \
+		static const struct want w_[] = {__VA_ARGS__};                                     \
+		check_glob(__LINE__, pattern, w_, SL_ARRAY_LEN(w_));                               \
 	} while (0)
 #define CHECK_GLOB_NONE(pattern) check_glob(__LINE__, pattern, NULL, 0)
 
@@ -204,8 +204,8 @@ int main(void)
 	CHECK_GLOB("*/d.csv", {"sub/d.csv", 44});
 	CHECK_GLOB("*/*.csv", {"sub/d.csv", 44});
 	CHECK_GLOB("s*/*/*.csv", {"sub/deeper/f.csv", 8});
-	CHECK_GLOB("*", {"B.csv", 7}, {"a.csv", 10}, {"ab1.txt", 1}, {"ab2.txt", 2},
-		   {"abc.txt", 3}, {"b.csv", 0}, {"c.json", 123}, {"x y.csv", 4});
+	CHECK_GLOB("*", {"B.csv", 7}, {"a.csv", 10}, {"ab1.txt", 1}, {"ab2.txt", 2}, {"abc.txt", 3},
+		   {"b.csv", 0}, {"c.json", 123}, {"x y.csv", 4});
 	/* No match: success with no files. */
 	CHECK_GLOB_NONE("*.parquet");
 	CHECK_GLOB_NONE("nope.csv");

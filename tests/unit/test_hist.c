@@ -25,8 +25,8 @@ static void check_value(uint64_t v)
 	uint64_t lo = sl_hist_bucket_low(i);
 	/* Integer compare: (double)v rounds 2^54 - 1 up to 2^54. */
 	bool below_next = i + 1 == SL_HIST_BUCKETS || v < sl_hist_bucket_low(i + 1);
-	CHECKF(lo <= v && below_next, "v %llu: bucket %u is [%llu, %.0f)",
-	       (unsigned long long)v, i, (unsigned long long)lo, bucket_end(i));
+	CHECKF(lo <= v && below_next, "v %llu: bucket %u is [%llu, %.0f)", (unsigned long long)v, i,
+	       (unsigned long long)lo, bucket_end(i));
 	/* Relative error of the bucket's low end and of its width: <= 1/32. */
 	if (v > 0) {
 		double width = bucket_end(i) - (double)lo;
@@ -90,13 +90,14 @@ static void test_buckets(void)
 		       (unsigned long long)sample[k - 1]);
 	free(sample);
 	/* Consecutive values near several magnitudes: non-decreasing. */
-	static const uint64_t starts[] = {0, 1000, 1ull << 20, (1ull << 40) - 500,
-					  UINT64_MAX / 2 - 300, UINT64_MAX - 1000};
+	static const uint64_t starts[] = {
+	    0, 1000, 1ull << 20, (1ull << 40) - 500, UINT64_MAX / 2 - 300, UINT64_MAX - 1000};
 	for (uint32_t s = 0; s < SL_ARRAY_LEN(starts); s++) {
 		uint32_t last = sl_hist_index(starts[s]);
 		for (uint64_t v = starts[s]; v < starts[s] + 1000; v++) {
 			uint32_t i = sl_hist_index(v);
-			CHECKF(i == last || i == last + 1, "index jumps at %llu", (unsigned long long)v);
+			CHECKF(i == last || i == last + 1, "index jumps at %llu",
+			       (unsigned long long)v);
 			last = i;
 		}
 	}
@@ -128,9 +129,8 @@ static void check_quantiles(const char *what, uint64_t *vals, uint64_t n)
 		uint64_t want = exact_quantile(vals, n, qs[k]);
 		uint64_t got = sl_hist_quantile(h, qs[k]);
 		double err = fabs((double)got - (double)want);
-		CHECKF(err <= (double)want / 32 + 0.5 && got <= max,
-		       "%s: p%g = %llu, exact %llu", what, qs[k] * 100, (unsigned long long)got,
-		       (unsigned long long)want);
+		CHECKF(err <= (double)want / 32 + 0.5 && got <= max, "%s: p%g = %llu, exact %llu",
+		       what, qs[k] * 100, (unsigned long long)got, (unsigned long long)want);
 	}
 	free(h);
 }
@@ -198,8 +198,8 @@ static void test_quantiles(void)
 	sl_hist_add(e, UINT64_MAX - 5, 1);
 	CHECK_EQ_U(e->max, UINT64_MAX - 5);
 	uint64_t top = sl_hist_quantile(e, 1);
-	CHECKF(top <= UINT64_MAX - 5 && top >= UINT64_MAX - UINT64_MAX / 32,
-	       "top quantile %llu", (unsigned long long)top);
+	CHECKF(top <= UINT64_MAX - 5 && top >= UINT64_MAX - UINT64_MAX / 32, "top quantile %llu",
+	       (unsigned long long)top);
 	/* Capped at the max: 101 is the midpoint of 101's bucket [100, 102), but
 	 * only 100 was seen. */
 	memset(e, 0, sizeof(*e));

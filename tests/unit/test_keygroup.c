@@ -43,8 +43,9 @@ static void check_ranges(uint32_t maxp, uint32_t n)
 	uint32_t next_first = maxp;
 	for (uint32_t w = n; w-- > 0;) {
 		uint32_t want = count[w] ? first[w] : next_first;
-		CHECKF(sl_keygroup_first(w, maxp, n) == want, "maxp %u n %u: first(%u) = %u, want %u",
-		       maxp, n, w, sl_keygroup_first(w, maxp, n), want);
+		CHECKF(sl_keygroup_first(w, maxp, n) == want,
+		       "maxp %u n %u: first(%u) = %u, want %u", maxp, n, w,
+		       sl_keygroup_first(w, maxp, n), want);
 		next_first = want;
 		if (n <= maxp)
 			CHECKF(count[w] >= maxp / n && count[w] <= (maxp + n - 1) / n,
@@ -82,8 +83,8 @@ static void test_keygroups(void)
 /* --- encoding ------------------------------------------------------------------ */
 
 enum { N_COLS = 8 };
-static const enum sl_type col_types[N_COLS] = {SL_T_BIGINT, SL_T_DOUBLE, SL_T_STRING,
-					       SL_T_INT,    SL_T_BOOL,   SL_T_DATE,
+static const enum sl_type col_types[N_COLS] = {SL_T_BIGINT,    SL_T_DOUBLE, SL_T_STRING,
+					       SL_T_INT,       SL_T_BOOL,   SL_T_DATE,
 					       SL_T_TIMESTAMP, SL_T_FLOAT};
 
 static struct sl_schema make_schema(void)
@@ -114,8 +115,8 @@ static void put_le64(uint8_t *p, uint64_t v)
 }
 
 /* The documented encoding, built byte by byte. */
-static size_t expected_key(const struct sl_batch *b, uint32_t r, const uint32_t *cols,
-			   uint32_t n, uint8_t *out)
+static size_t expected_key(const struct sl_batch *b, uint32_t r, const uint32_t *cols, uint32_t n,
+			   uint8_t *out)
 {
 	size_t o = 0;
 	for (uint32_t k = 0; k < n; k++) {
@@ -179,10 +180,10 @@ static void fill_row(struct sl_batch *b, uint64_t *seed)
 		case SL_T_DOUBLE:
 		case SL_T_FLOAT: {
 			static const uint64_t special[] = {
-				0x0000000000000000ull, 0x8000000000000000ull, /* 0.0, -0.0 */
-				0x7ff8000000000000ull, 0xfff8000000000000ull, /* NaN, -NaN */
-				0x7ff0000000000001ull, 0x7ffc0000deadbeefull, /* sNaN, payload */
-				0x7ff0000000000000ull, 0x3ff0000000000000ull, /* inf, 1.0 */
+			    0x0000000000000000ull, 0x8000000000000000ull, /* 0.0, -0.0 */
+			    0x7ff8000000000000ull, 0xfff8000000000000ull, /* NaN, -NaN */
+			    0x7ff0000000000001ull, 0x7ffc0000deadbeefull, /* sNaN, payload */
+			    0x7ff0000000000000ull, 0x3ff0000000000000ull, /* inf, 1.0 */
 			};
 			double d = (x >> 8) % 2 ? bits_double(special[(x >> 9) % 8])
 						: (double)(int64_t)(x >> 20) / 1024;
@@ -222,7 +223,7 @@ static void test_encode_roundtrip(void)
 	uint64_t seed = 77;
 	uint8_t key[SL_KEY_MAX_BYTES], want[SL_KEY_MAX_BYTES];
 	static const uint32_t sets[][N_COLS] = {
-		{0}, {2}, {1}, {7}, {2, 0}, {1, 2, 3, 4, 5, 6, 7, 0}, {6, 2, 1, 2}, {5, 4, 3},
+	    {0}, {2}, {1}, {7}, {2, 0}, {1, 2, 3, 4, 5, 6, 7, 0}, {6, 2, 1, 2}, {5, 4, 3},
 	};
 	static const uint32_t set_len[] = {1, 1, 1, 1, 2, 8, 4, 3};
 	for (uint32_t round = 0; round < 40; round++) {
@@ -237,13 +238,14 @@ static void test_encode_roundtrip(void)
 				int len = sl_key_encode(src, r, cols, n, key, sizeof(key));
 				size_t wl = expected_key(src, r, cols, n, want);
 				if (len != (int)wl || memcmp(key, want, wl) != 0) {
-					CHECKF(false, "row %u set %u: encoded %d bytes, want %zu", r, si,
-					       len, wl);
+					CHECKF(false, "row %u set %u: encoded %d bytes, want %zu",
+					       r, si, len, wl);
 					continue;
 				}
 				/* Decode into the same columns of a fresh row. */
 				uint32_t o = sl_batch_begin_row(dst, SL_KIND_INSERT, 0, 0);
-				CHECK_EQ_I(sl_key_decode(key, (size_t)len, &s, cols, n, dst, o, cols), 0);
+				CHECK_EQ_I(
+				    sl_key_decode(key, (size_t)len, &s, cols, n, dst, o, cols), 0);
 				sl_batch_commit_row(dst);
 				for (uint32_t k = 0; k < n; k++) {
 					uint32_t c = cols[k];
@@ -377,11 +379,11 @@ static void test_stability(void)
 	sl_batch_set_i(b, 4, r, 1);
 	sl_batch_commit_row(b);
 	static const uint8_t want[] = {
-		1, 0x2a, 0, 0, 0, 0, 0, 0, 0,         /* BIGINT 42 */
-		1, 5, 0, 0, 0, 'h', 'e', 'l', 'l', 'o', /* STRING "hello" */
-		1, 0, 0, 0, 0, 0, 0, 0, 0,            /* DOUBLE -0.0 as 0.0 */
-		0,                                    /* INT null */
-		1, 1, 0, 0, 0, 0, 0, 0, 0,            /* BOOL true */
+	    1, 0x2a, 0, 0, 0, 0,   0,	0,   0,	       /* BIGINT 42 */
+	    1, 5,    0, 0, 0, 'h', 'e', 'l', 'l', 'o', /* STRING "hello" */
+	    1, 0,    0, 0, 0, 0,   0,	0,   0,	       /* DOUBLE -0.0 as 0.0 */
+	    0,					       /* INT null */
+	    1, 1,    0, 0, 0, 0,   0,	0,   0,	       /* BOOL true */
 	};
 	/* XXH3_64bits(want, 38), seed 0, computed once with libxxhash 0.8.1. */
 	const uint64_t want_hash = 0x727d8d6556b5392full;

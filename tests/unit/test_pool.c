@@ -103,7 +103,7 @@ static void test_model(uint32_t budget, uint32_t reserve, uint64_t seed, uint32_
 	CHECK(!sl_pool_low(&p));
 
 	uint32_t cap = budget * 4 + 64;
-	struct sl_batch **out = calloc(cap, sizeof(*out));   /* batches handed out */
+	struct sl_batch **out = calloc(cap, sizeof(*out));     /* batches handed out */
 	struct sl_batch **freed = calloc(cap, sizeof(*freed)); /* model free stack */
 	struct sl_batch **all = calloc(cap, sizeof(*all));     /* every distinct batch */
 	REQUIRE(out && freed && all);
@@ -127,12 +127,14 @@ static void test_model(uint32_t budget, uint32_t reserve, uint64_t seed, uint32_
 				       (void *)b, (void *)want);
 			} else {
 				for (uint32_t i = 0; i < n_all; i++)
-					CHECKF(b != all[i], "step %u: new batch %p handed out before",
-					       step, (void *)b);
+					CHECKF(b != all[i],
+					       "step %u: new batch %p handed out before", step,
+					       (void *)b);
 				all[n_all++] = b;
 			}
 			for (uint32_t i = 0; i < n_out; i++)
-				CHECKF(b != out[i], "step %u: batch %p handed out twice", step, (void *)b);
+				CHECKF(b != out[i], "step %u: batch %p handed out twice", step,
+				       (void *)b);
 			/* Reset for the schema asked, whatever the last user left. */
 			CHECK(b->schema == s);
 			CHECK_EQ_U(b->n_cols, s->n_fields);

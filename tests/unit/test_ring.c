@@ -115,20 +115,21 @@ static void test_model(uint32_t start, uint64_t seed, uint32_t steps)
 					       : (n ? (uint32_t)sl_ring_push(&r, m) : 0);
 			if (!(x & 1))
 				want = SL_MIN(want, 1u);
-			CHECKF(got == want, "start %u step %u: push %u with %u queued gave %u", start,
-			       s, n, q, got);
+			CHECKF(got == want, "start %u step %u: push %u with %u queued gave %u",
+			       start, s, n, q, got);
 			pushed += got;
 			break;
 		}
 		default: { /* pop_n */
 			memset(m, 0xa5, sizeof(m));
 			uint32_t got = sl_ring_pop_n(&r, m, n);
-			CHECKF(got == SL_MIN(n, q), "start %u step %u: pop %u with %u queued gave %u",
-			       start, s, n, q, got);
+			CHECKF(got == SL_MIN(n, q),
+			       "start %u step %u: pop %u with %u queued gave %u", start, s, n, q,
+			       got);
 			for (uint32_t i = 0; i < got; i++) {
 				CHECKF(m[i].batch == enc(3, 4, popped + i) &&
-					       m[i].node == (uint32_t)(popped + i) &&
-					       m[i].type == SL_MSG_DATA,
+					   m[i].node == (uint32_t)(popped + i) &&
+					   m[i].type == SL_MSG_DATA,
 				       "start %u step %u: message %u is seq %llu, want %llu", start,
 				       s, i, (unsigned long long)dec_seq(m[i].batch),
 				       (unsigned long long)(popped + i));
@@ -164,7 +165,7 @@ static void test_model(uint32_t start, uint64_t seed, uint32_t steps)
 
 struct matrix {
 	uint32_t n_threads;
-	uint64_t n_msgs; /* per (producer, consumer) pair */
+	uint64_t n_msgs;      /* per (producer, consumer) pair */
 	struct sl_ring *ring; /* ring[p * n_threads + c]: p produces, c consumes */
 	atomic_uint ready;
 };
@@ -210,7 +211,8 @@ static void *matrix_thread(void *p)
 				if (k > mx->n_msgs - sent[c])
 					k = (uint32_t)(mx->n_msgs - sent[c]);
 				for (uint32_t i = 0; i < k; i++)
-					m[i] = (struct sl_msg){SL_MSG_DATA, me, enc(me, c, sent[c] + i)};
+					m[i] = (struct sl_msg){SL_MSG_DATA, me,
+							       enc(me, c, sent[c] + i)};
 				uint32_t got = (x >> 32) & 1 ? sl_ring_push_n(r, m, k)
 							     : (uint32_t)sl_ring_push(r, m);
 				CHECK(got <= k);
@@ -236,7 +238,8 @@ static void *matrix_thread(void *p)
 				if (!sl_ring_nonempty(r))
 					continue;
 				got = sl_ring_pop_n(r, m, 1);
-				CHECKF(got == 1, "thread %u: ring from %u nonempty but pop got 0", me, s);
+				CHECKF(got == 1, "thread %u: ring from %u nonempty but pop got 0",
+				       me, s);
 			} else {
 				got = sl_ring_pop_n(r, m, want);
 				CHECK(got <= want);
@@ -244,12 +247,15 @@ static void *matrix_thread(void *p)
 			progress |= got > 0;
 			for (uint32_t i = 0; i < got; i++) {
 				const struct sl_msg *g = &m[i];
-				CHECKF(!eos_seen[s], "thread %u: message from %u after its EOS", me, s);
-				CHECKF(g->node == s && dec_prod(g->batch) == s && dec_cons(g->batch) == me,
-				       "thread %u: message node %u prod %u cons %u in ring %u->%u", me,
-				       g->node, dec_prod(g->batch), dec_cons(g->batch), s, me);
+				CHECKF(!eos_seen[s], "thread %u: message from %u after its EOS", me,
+				       s);
+				CHECKF(g->node == s && dec_prod(g->batch) == s &&
+					   dec_cons(g->batch) == me,
+				       "thread %u: message node %u prod %u cons %u in ring %u->%u",
+				       me, g->node, dec_prod(g->batch), dec_cons(g->batch), s, me);
 				if (g->type == SL_MSG_EOS) {
-					CHECKF(next[s] == mx->n_msgs && dec_seq(g->batch) == next[s],
+					CHECKF(next[s] == mx->n_msgs &&
+						   dec_seq(g->batch) == next[s],
 					       "thread %u: EOS from %u after %llu of %llu", me, s,
 					       (unsigned long long)next[s],
 					       (unsigned long long)mx->n_msgs);
@@ -258,8 +264,8 @@ static void *matrix_thread(void *p)
 					continue;
 				}
 				CHECKF(g->type == SL_MSG_DATA && dec_seq(g->batch) == next[s],
-				       "thread %u: from %u got type %u seq %llu, want seq %llu", me, s,
-				       g->type, (unsigned long long)dec_seq(g->batch),
+				       "thread %u: from %u got type %u seq %llu, want seq %llu", me,
+				       s, g->type, (unsigned long long)dec_seq(g->batch),
 				       (unsigned long long)next[s]);
 				next[s]++;
 				a->received++;
@@ -374,8 +380,8 @@ static void run_pair(uint64_t n_msgs, uint32_t start)
 int main(void)
 {
 	test_empty_full();
-	static const uint32_t starts[] = {0, 5, UINT32_MAX - 40, UINT32_MAX - 15, UINT32_MAX,
-					  0x7ffffff0u, 0xfffffff0u};
+	static const uint32_t starts[] = {0,	      5,	   UINT32_MAX - 40, UINT32_MAX - 15,
+					  UINT32_MAX, 0x7ffffff0u, 0xfffffff0u};
 	for (uint32_t i = 0; i < SL_ARRAY_LEN(starts); i++)
 		test_model(starts[i], 1000 + i, 200000);
 

@@ -1,7 +1,7 @@
 /* Unit test of state/table: millions of random upserts, finds and deletes
  * (1..64-byte keys, small and large key spaces, good and colliding hashes)
  * against a naive reference map, pointer and value stability across
- * growth, compaction, iteration and counts. */
+ * growth, compaction, iteration, key_of and counts. */
 #include <xxhash.h>
 
 #include "state/table.h"
@@ -17,9 +17,9 @@ struct ref {
 	uint32_t len;
 	bool live;
 	uint8_t value[VALUE_BYTES];
-	void *ptr;      /* where the table said the value is, while stable */
-	uint32_t next;  /* chain of the naive map */
-	uint32_t seen;  /* iteration epoch */
+	void *ptr;     /* where the table said the value is, while stable */
+	uint32_t next; /* chain of the naive map */
+	uint32_t seen; /* iteration epoch */
 };
 
 struct refmap {
@@ -171,6 +171,8 @@ static void check_iteration(struct sl_table *t, struct refmap *m, uint32_t epoch
 		r->seen = epoch;
 		if (r->ptr)
 			CHECK(value == r->ptr);
+		uint32_t klen = UINT32_MAX;
+		CHECK(sl_table_key_of(t, value, &klen) == key && klen == len);
 	}
 	CHECK_EQ_U(visited, m->n_live);
 	CHECK_EQ_U(sl_table_count(t), m->n_live);
@@ -220,6 +222,7 @@ static void run_random(const char *what, uint32_t n_keys, uint64_t n_ops, enum h
 		struct ref *r = &m.e[id];
 		uint64_t h = key_hash(mode, r->key, r->len);
 		uint32_t pct = (uint32_t)(x >> 40) % 100;
+		sl_table_prefetch(t, h); /* a hint only: nothing to observe but safety */
 		if (pct < 45) {
 			bool created = !r->live;
 			void *p = sl_table_upsert(t, r->key, r->len, h, &created);
@@ -235,6 +238,9 @@ static void run_random(const char *what, uint32_t n_keys, uint64_t n_ops, enum h
 				CHECK(memcmp(p, r->value, VALUE_BYTES) == 0);
 			}
 			r->ptr = p;
+			uint32_t klen = UINT32_MAX;
+			const void *kp = sl_table_key_of(t, p, &klen);
+			CHECK(klen == r->len && memcmp(kp, r->key, r->len) == 0);
 			/* Written through the returned pointer, read back later. */
 			make_value(r->value, id, ++version);
 			memcpy(p, r->value, VALUE_BYTES);
@@ -242,8 +248,8 @@ static void run_random(const char *what, uint32_t n_keys, uint64_t n_ops, enum h
 			void *p = sl_table_find(t, r->key, r->len, h);
 			if (r->live)
 				CHECKF(p == r->ptr && memcmp(p, r->value, VALUE_BYTES) == 0,
-				       "%s op %llu: live key %u %s", what, (unsigned long long)op, id,
-				       p ? "has a wrong value or moved" : "not found");
+				       "%s op %llu: live key %u %s", what, (unsigned long long)op,
+				       id, p ? "has a wrong value or moved" : "not found");
 			else
 				CHECKF(p == NULL, "%s op %llu: absent key %u found", what,
 				       (unsigned long long)op, id);
@@ -438,6 +444,7 @@ static void test_edges(void)
 	CHECK(!sl_table_next(t, &it, &key, &len, &value));
 	CHECK_EQ_U(sl_table_count(t), 0);
 	CHECK(sl_table_find(t, "a", 1, 1) == NULL);
+	sl_table_prefetch(t, UINT64_MAX);
 	sl_table_delete(t, "a", 1, 1); /* absent: nothing happens */
 	CHECK_EQ_U(sl_table_count(t), 0);
 	bool created = false;
@@ -479,7 +486,8 @@ static void test_edges(void)
 			CHECK(f == ptr[i]);
 			for (uint32_t b = 0; b < vbs[v]; b++)
 				if (((uint8_t *)f)[b] != (uint8_t)i) {
-					CHECKF(false, "value_bytes %u: key %u byte %u", vbs[v], i, b);
+					CHECKF(false, "value_bytes %u: key %u byte %u", vbs[v], i,
+					       b);
 					break;
 				}
 		}
