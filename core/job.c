@@ -15,6 +15,7 @@ struct build {
 	uint32_t n;
 	struct sl_node *nodes[SL_MAX_NODES];
 	struct sl_cfg_node *from[SL_MAX_NODES];
+	bool bad[SL_MAX_NODES]; /* its options had errors: not prepared */
 };
 
 struct sl_pos sl_node_pos_of(const struct sl_node *n, const char *key)
@@ -126,6 +127,7 @@ static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_nod
 	if (kind != SL_NODE_SOURCE && !from)
 		sl_diag_error(d, val->pos, "%s '%s': missing 'from' (the source or step it reads)",
 			      kname, key->str);
+	int rc_from = (kind != SL_NODE_SOURCE && !from) ? -EINVAL : 0;
 	const char *names_buf[64];
 	const char *const *names = plugin_names(kind, names_buf);
 	const char *type = NULL;
@@ -169,8 +171,9 @@ static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_nod
 	char what[SL_NAME_MAX + 16];
 	snprintf(what, sizeof(what), "%s '%s'", kname, key->str);
 	static const struct sl_option none[] = {{0}};
-	return sl_options_parse(n->plugin->options ? n->plugin->options : none, b->job->doc, val,
-				what, extra, n->conf, d);
+	int rc = sl_options_parse(n->plugin->options ? n->plugin->options : none, b->job->doc, val,
+				  what, extra, n->conf, d);
+	return rc < 0 ? rc : rc_from;
 }
 
 static int parse_section(struct build *b, struct sl_cfg_node *root, const char *section,
@@ -183,24 +186,26 @@ static int parse_section(struct build *b, struct sl_cfg_node *root, const char *
 		return sl_diag_error(b->d, m->pos, "'%s' must be a map of named %ss", section,
 				     sl_node_kind_name(kind));
 	int rc = 0;
-	for (uint32_t i = 0; i < m->n; i++)
-		if (parse_node(b, kind, m->keys[i], m->vals[i]) < 0)
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint32_t before = b->n;
+		if (parse_node(b, kind, m->keys[i], m->vals[i]) < 0) {
 			rc = -EINVAL;
+			if (b->n > before)
+				b->bad[b->n - 1] = true;
+		}
+	}
 	return rc;
 }
 
-static int link_inputs(struct build *b)
+/* Resolves node i's `from:` into input indices; errors go to b->d. */
+static void link_one(struct build *b, uint32_t i, const char *const *known)
 {
 	int rc = 0;
-	const char *known[SL_MAX_NODES + 1];
-	for (uint32_t i = 0; i < b->n; i++)
-		known[i] = b->nodes[i]->name;
-	known[b->n] = NULL;
-	for (uint32_t i = 0; i < b->n; i++) {
+	{
 		struct sl_node *n = b->nodes[i];
 		struct sl_cfg_node *from = b->from[i];
 		if (!from || !n->plugin)
-			continue;
+			return;
 		struct sl_cfg_node *items[SL_MAX_INPUTS];
 		uint32_t k = 0;
 		if (from->type == SL_CFG_SCALAR) {
@@ -209,21 +214,21 @@ static int link_inputs(struct build *b)
 			if (from->n > SL_MAX_INPUTS) {
 				rc = sl_diag_error(b->d, from->pos, "'from' lists %u inputs (at most %u)",
 						   from->n, SL_MAX_INPUTS);
-				continue;
+				return;
 			}
 			for (uint32_t j = 0; j < from->n; j++)
 				items[k++] = from->vals[j];
 		} else {
 			rc = sl_diag_error(b->d, from->pos,
 					   "'from' must name a source or step, or list several");
-			continue;
+			return;
 		}
 		if (k > 1 && n->plugin != sl_plugin_find(SL_NODE_STEP, "union")) {
 			rc = sl_diag_error(b->d, from->pos,
 					   "%s '%s' reads one input; to merge several use a step "
 					   "with op: union",
 					   sl_node_kind_name(n->kind), n->name);
-			continue;
+			return;
 		}
 		for (uint32_t j = 0; j < k; j++) {
 			if (items[j]->type != SL_CFG_SCALAR) {
@@ -261,7 +266,22 @@ static int link_inputs(struct build *b)
 				n->inputs[n->n_inputs++] = (uint32_t)src;
 		}
 	}
-	return rc;
+	(void)rc;
+}
+
+/* Wires every node; a node whose `from:` had errors is marked bad. */
+static void link_inputs(struct build *b)
+{
+	const char *known[SL_MAX_NODES + 1];
+	for (uint32_t i = 0; i < b->n; i++)
+		known[i] = b->nodes[i]->name;
+	known[b->n] = NULL;
+	for (uint32_t i = 0; i < b->n; i++) {
+		unsigned errors_before = b->d->n_errors;
+		link_one(b, i, known);
+		if (b->d->n_errors != errors_before)
+			b->bad[i] = true;
+	}
 }
 
 /* Kahn's algorithm over creation indices; order[] gets the topological
@@ -334,9 +354,12 @@ static int prepare_all(struct build *b)
 	}
 	int rc = 0;
 	bool failed[SL_MAX_NODES] = {false};
+	memcpy(failed, b->bad, sizeof(failed));
 	for (uint32_t h = 0; h < k; h++) {
 		uint32_t i = order[h];
 		struct sl_node *n = b->nodes[i];
+		if (failed[i])
+			continue;
 		bool skip = false;
 		for (uint32_t q = 0; q < n->n_inputs; q++)
 			skip |= failed[n->inputs[q]];
@@ -504,14 +527,13 @@ int sl_job_load(const char *path, const char *text, size_t len, char *const *set
 	static const char *const top_known[] = {"job",     "workers", "max_parallelism", "log_level",
 						"sources", "steps",   "sinks",           NULL};
 	sl_cfg_unused(root, "the job file", top_known, d);
-	if (d->n_errors)
-		goto out_fail;
 	if (b->n == 0) {
 		sl_diag_error(d, root->pos, "the job has no sources");
 		goto out_fail;
 	}
-	if (link_inputs(b) < 0 || d->n_errors)
-		goto out_fail;
+	/* Go on after option errors: wiring and schema errors of the nodes
+	 * that did parse are worth reporting in the same run. */
+	link_inputs(b);
 	rc = prepare_all(b);
 	if (rc < 0 || d->n_errors)
 		goto out_fail;
