@@ -29,11 +29,19 @@ struct sl_pos sl_node_pos_of(const struct sl_node *n, const char *key)
 }
 
 int sl_node_resolve_cols(const struct sl_schema *s, const struct sl_strlist *names,
-			 struct sl_pos pos, const char *what, uint32_t *cols, struct sl_diag *d)
+			 const struct sl_node *n, const char *key, const char *what, uint32_t *cols,
+			 struct sl_diag *d)
 {
 	int rc = 0;
+	struct sl_pos list_pos = sl_node_pos_of(n, key);
+	const struct sl_cfg_node *list = NULL;
+	for (uint32_t i = 0; n->cfg && n->cfg->type == SL_CFG_MAP && i < n->cfg->n; i++)
+		if (strcmp(n->cfg->keys[i]->str, key) == 0)
+			list = n->cfg->vals[i];
 	for (uint32_t i = 0; i < names->n; i++) {
 		int c = sl_schema_find(s, names->v[i]);
+		struct sl_pos pos = list && list->type == SL_CFG_SEQ && i < list->n ? list->vals[i]->pos
+										    : list_pos;
 		if (c < 0) {
 			const char *known[SL_MAX_COLS + 1];
 			for (uint32_t k = 0; k < s->n_fields; k++)
@@ -369,7 +377,11 @@ static int prepare_all(struct build *b)
 		}
 		const struct sl_strlist *keys =
 			n->plugin->input_keys ? n->plugin->input_keys(n) : NULL;
-		if (keys && keys->n && !partitioned_by(b->nodes[n->inputs[0]], keys)) {
+		bool keys_exist = keys != NULL;
+		for (uint32_t q = 0; keys && q < keys->n; q++)
+			keys_exist &= sl_schema_find(&b->nodes[n->inputs[0]]->schema, keys->v[q]) >= 0;
+		/* Unknown key columns: the node's own prepare reports them. */
+		if (keys_exist && keys->n && !partitioned_by(b->nodes[n->inputs[0]], keys)) {
 			struct sl_node *x = insert_key_by(b, i, keys);
 			if (!x)
 				return -ENOMEM;

@@ -58,9 +58,11 @@ static inline struct sl_node *sl_node_input(struct sl_job *job, const struct sl_
 {
 	return job->nodes[n->inputs[i]];
 }
-/* Column indices of names in s; reports unknown names at pos. */
+/* Column indices of names (the list under `key` in n's config) in s;
+ * reports unknown names at their own positions, with a did-you-mean. */
 int sl_node_resolve_cols(const struct sl_schema *s, const struct sl_strlist *names,
-			 struct sl_pos pos, const char *what, uint32_t *cols, struct sl_diag *d);
+			 const struct sl_node *n, const char *key, const char *what, uint32_t *cols,
+			 struct sl_diag *d);
 /* Position of key `key` in the node's config (or the node's position). */
 struct sl_pos sl_node_pos_of(const struct sl_node *n, const char *key);
 

@@ -184,7 +184,7 @@ static int aggregate_prepare(struct sl_job *job, struct sl_node *n, struct sl_di
 	s->n_keys = c->key.n;
 	char what[SL_NAME_MAX + 16];
 	snprintf(what, sizeof(what), "step '%s': key", n->name);
-	if (sl_node_resolve_cols(&in->schema, &c->key, kpos, what, s->key_cols, d) < 0)
+	if (sl_node_resolve_cols(&in->schema, &c->key, n, "key", what, s->key_cols, d) < 0)
 		return -EINVAL;
 	memset(&n->schema, 0, sizeof(n->schema));
 	for (uint32_t k = 0; k < s->n_keys; k++) {

@@ -42,7 +42,7 @@ static int key_by_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	s->max_parallelism = job->max_parallelism;
 	char what[SL_NAME_MAX + 16];
 	snprintf(what, sizeof(what), "step '%s': key", n->name);
-	if (sl_node_resolve_cols(&n->schema, &c->key, pos, what, s->cols, d) < 0)
+	if (sl_node_resolve_cols(&n->schema, &c->key, n, "key", what, s->cols, d) < 0)
 		return -EINVAL;
 	n->is_exchange = true;
 	n->n_part = c->key.n;
