@@ -84,6 +84,27 @@ struct fsink_state {
 	uint64_t parts;
 };
 
+/* mkdir -p: creates path and any missing parents. */
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 static int fsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d)
 {
 	const struct fsink_conf *c = n->conf;
@@ -91,9 +112,10 @@ static int fsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *
 	if (strlen(c->delimiter) != 1)
 		return sl_diag_error(d, sl_node_pos_of(n, "delimiter"),
 				     "sink '%s': delimiter must be one byte", n->name);
-	if (mkdir(c->path, 0755) < 0 && errno != EEXIST)
+	int rc = mkdir_p(c->path);
+	if (rc < 0)
 		return sl_diag_error(d, sl_node_pos_of(n, "path"), "sink '%s': cannot create %s: %s",
-				     n->name, c->path, strerror(errno));
+				     n->name, c->path, strerror(-rc));
 	struct stat st;
 	if (stat(c->path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return sl_diag_error(d, sl_node_pos_of(n, "path"), "sink '%s': %s is not a directory",
