@@ -515,7 +515,7 @@ static const char *copy_anchor(struct loader *L, const yaml_char_t *anchor, size
 static int node_copy(struct loader *L, const struct sl_cfg_node *src, uint32_t depth,
 		     struct sl_pos alias_pos, struct sl_cfg_node **out)
 {
-	struct sl_cfg_node *n;
+	struct sl_cfg_node *n = NULL;
 	bool coll = src->type == SL_CFG_MAP || src->type == SL_CFG_SEQ;
 	if (coll && depth > SL_CONFIG_MAX_DEPTH)
 		return sl_diag_error(L->d, alias_pos,
@@ -574,7 +574,7 @@ static int on_scalar(struct loader *L, const yaml_event_t *ev)
 	bool key = at_key(L);
 	bool null =
 	    !key && (eff == TAG_NULL || (plain && eff == TAG_NONE && is_null_text(text, len)));
-	struct sl_cfg_node *n;
+	struct sl_cfg_node *n = NULL;
 	int rc = node_new(L->doc, null ? SL_CFG_NULL : SL_CFG_SCALAR, pos, L->d, &n);
 	if (rc)
 		return rc;
@@ -612,7 +612,7 @@ static int on_alias(struct loader *L, const yaml_event_t *ev)
 		return sl_diag_error(L->d, pos, "alias '*%s' refers to no anchor defined before it",
 				     show(buf, sizeof(buf), name, strlen(name)));
 	}
-	struct sl_cfg_node *n;
+	struct sl_cfg_node *n = NULL;
 	int rc = node_copy(L, e->val, depth_of_next(L), pos, &n);
 	if (rc)
 		return rc;
@@ -638,7 +638,7 @@ static int on_start(struct loader *L, const yaml_event_t *ev, enum sl_cfg_type t
 		anchor = ev->data.sequence_start.anchor;
 	}
 	check_tag(L, tag, type, pos);
-	struct sl_cfg_node *n;
+	struct sl_cfg_node *n = NULL;
 	int rc = node_new(L->doc, type, pos, L->d, &n);
 	if (rc)
 		return rc;
@@ -871,7 +871,7 @@ static int cfg_parse(struct sl_cfg_doc *doc, const char *name, const char *text,
 struct sl_cfg_doc *sl_cfg_load_string(const char *name, const char *text, size_t len,
 				      struct sl_diag *d)
 {
-	struct sl_cfg_node *root;
+	struct sl_cfg_node *root = NULL;
 	struct sl_cfg_doc *doc = doc_new(name ? name : "<input>");
 	if (!doc) {
 		sl_diag_error(d, (struct sl_pos){NULL, 0, 0}, "out of memory");
@@ -1162,7 +1162,7 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 		    struct sl_diag *d)
 {
 	struct sl_pos opos = {origin, 1, 1};
-	struct sl_cfg_node *cur = doc->root, *val;
+	struct sl_cfg_node *cur = doc->root, *val = NULL;
 	uint32_t missing = 0;
 	char full[SHOW_BYTES], part[SHOW_BYTES];
 	SL_ASSERT(n >= 1 && n <= SL_CONFIG_MAX_DEPTH);
@@ -1228,7 +1228,7 @@ static int set_segs(struct sl_cfg_doc *doc, const struct seg *segs, uint32_t n, 
 				cur = cur->vals[k];
 			continue;
 		}
-		struct sl_cfg_node *key, *child = val;
+		struct sl_cfg_node *key = NULL, *child = val;
 		rc = new_key(doc, segs[i], icase, opos, d, &key);
 		if (rc == 0 && i + 1 < n)
 			rc = node_new(doc, SL_CFG_MAP, opos, d, &child);

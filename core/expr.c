@@ -676,7 +676,7 @@ static int do_cast(struct sl_expr_scratch *s, const struct prog *pg, const struc
 			rc = -ERANGE;
 		break;
 	default:
-		SL_ASSERT(!"cast checked at compile time");
+		SL_ASSERT(false && "cast checked at compile time");
 	}
 	if (rc == 0)
 		return 0;
@@ -1307,7 +1307,7 @@ static int run(const struct prog *pg, const struct sl_batch *in, uint32_t row,
 			break;
 		case OP__COUNT:
 		default:
-			SL_ASSERT(!"bad opcode");
+			SL_ASSERT(false && "bad opcode");
 		}
 	}
 #undef D
@@ -1935,8 +1935,7 @@ static bool unify(struct cc *cc, struct node **v, uint32_t n, enum unify_why why
 	*out = t;
 	return true;
 out_mismatch:;
-	bool str_num = (a == SL_T_STRING && sl_type_is_numeric((enum sl_type)b)) ||
-		       (b == SL_T_STRING && sl_type_is_numeric((enum sl_type)a));
+	bool str_num = a == SL_T_STRING || b == SL_T_STRING;
 	if (why == U_COMPARE)
 		err(cc, off, "cannot compare %s with %s%s", tname(a), tname(b),
 		    str_num ? " (CAST one side)" : "");
@@ -3156,7 +3155,7 @@ static struct node *call(struct cc *cc, const struct fn_def *f, uint32_t off, st
 		n = op_node(cc, op, 0, SL_T_DOUBLE, off, a, na);
 		break;
 	default:
-		SL_ASSERT(!"special forms are parsed elsewhere");
+		SL_ASSERT(false && "special forms are parsed elsewhere");
 	}
 	return fold(cc, n);
 }

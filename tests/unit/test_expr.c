@@ -646,6 +646,7 @@ static void test_compile_errors(void)
 	CERR("i = 'x'", "job.yaml:3:12: cannot compare INT with STRING (CAST one side)");
 	CERR("i IN (1, 'a')", "job.yaml:3:12: cannot compare INT with STRING (CAST one side)");
 	CERR("t = 1", "job.yaml:3:12: cannot compare BOOLEAN with INT");
+	CERR("dt = s", "job.yaml:3:13: cannot compare DATE with STRING (CAST one side)");
 	CERR("s + 1", "job.yaml:3:12: operator + needs numbers, got STRING and INT");
 	CERR("s + name", "job.yaml:3:12: operator + needs numbers, got STRING and STRING (use || "
 		       "to concatenate strings)");
