@@ -42,6 +42,9 @@ int sl_diag_error(struct sl_diag *d, struct sl_pos pos, const char *fmt, ...)
 	char buf[1024];
 	int n = snprintf(buf, sizeof(buf), "%s:%u:%u: ", pos.file ? pos.file : "<input>", pos.line,
 			 pos.col);
+	/* A very long file name leaves no room: keep what fits. */
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
 	va_list ap;
 	va_start(ap, fmt);
 	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);

@@ -158,11 +158,12 @@ static void *worker_main(void *arg)
 				 strerror(-rc));
 		sl_engine_fail(w->eng, rc, msg);
 	}
+	/* Nobody starts until every worker is set up: a failure anywhere
+	 * (io_uring refused, a file that will not open) stops the job before
+	 * any record moves. */
 	pthread_barrier_wait(&w->eng->ready);
-	if (atomic_load(&w->eng->failed) == 0 || rc == 0) {
-		if (atomic_load(&w->eng->failed) == 0)
-			sl_worker_run(w);
-	}
+	if (atomic_load(&w->eng->failed) == 0)
+		sl_worker_run(w);
 	atomic_fetch_add(&w->eng->n_done, 1);
 	return NULL;
 }
@@ -269,8 +270,9 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		w->m = &e->metrics[i];
 		w->latency = &e->latency[i];
 		w->event_fd = -1;
-		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-			rc = -errno;
+		int err = pthread_create(&w->thread, NULL, worker_main, w);
+		if (err != 0) {
+			rc = -err;
 			break;
 		}
 		started++;
@@ -287,7 +289,6 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	struct sl_progress prog;
 	sl_progress_init(&prog, opts->progress);
 	bool stop_sent = false;
-	int64_t stop_at = 0;
 	while (atomic_load(&e->n_done) < n) {
 		usleep(20000);
 		if (stop_requested && !stop_sent) {
@@ -296,9 +297,7 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 			for (uint32_t i = 0; i < n; i++)
 				sl_worker_kick(&e->workers[i]);
 			stop_sent = true;
-			stop_at = sl_now_ns();
 		}
-		(void)stop_at;
 		if (prog.enabled) {
 			struct sl_summary s;
 			struct sl_hist h;
