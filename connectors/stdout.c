@@ -90,7 +90,7 @@ static int stdout_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			n = sl_encode_row(&st->enc, in, r, st->buf, STDOUT_BUF);
 		}
 		if (n < 0) {
-			sl_worker_bad_record(w, ni, "stdout", "row larger than 256 KiB");
+			sl_worker_bad_row(w, ni, "stdout", "row larger than 256 KiB", in, r);
 			continue;
 		}
 		st->len += (size_t)n;

@@ -180,6 +180,7 @@ static void collect(struct sl_engine *e, struct sl_summary *s, struct sl_hist *m
 		s->bytes_in += sl_counter_read(&m->bytes_in);
 		s->bytes_out += sl_counter_read(&m->bytes_out);
 		s->bad_records += sl_counter_read(&m->bad_records);
+		s->dead_letters += sl_counter_read(&m->dead_letters);
 		blocked += sl_counter_read(&m->blocked_ns);
 		busy += sl_counter_read(&m->busy_ns);
 		sl_hist_merge(merged, &e->latency[i]);
@@ -348,11 +349,12 @@ void sl_summary_write_json(const struct sl_summary *s, FILE *f)
 {
 	fprintf(f,
 		"{\"records_in\":%" PRIu64 ",\"records_out\":%" PRIu64 ",\"bad_records\":%" PRIu64
+		",\"dead_letters\":%" PRIu64
 		",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 		",\"elapsed_s\":%.6f,\"records_per_s\":%.1f,\"latency_p50_us\":%.1f,"
 		"\"latency_p99_us\":%.1f,\"latency_max_us\":%.1f,\"backpressure_ratio\":%.4f,"
 		"\"workers\":%u,\"peak_rss_mb\":%.1f}\n",
-		s->records_in, s->records_out, s->bad_records, s->bytes_in, s->bytes_out,
+		s->records_in, s->records_out, s->bad_records, s->dead_letters, s->bytes_in, s->bytes_out,
 		s->elapsed_s, s->records_per_s, s->latency_p50_us, s->latency_p99_us,
 		s->latency_max_us, s->backpressure_ratio, s->workers, (double)s->peak_rss_kb / 1024.0);
 }

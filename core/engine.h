@@ -20,6 +20,7 @@ struct sl_summary {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t bad_records;
+	uint64_t dead_letters;
 	double elapsed_s;
 	double records_per_s;
 	double latency_p50_us;

@@ -108,7 +108,7 @@ static const char *const *plugin_names(enum sl_node_kind kind, const char **buf)
 }
 
 static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_node *key,
-		      struct sl_cfg_node *val)
+		      struct sl_cfg_node *val, bool implicit_from)
 {
 	struct sl_diag *d = b->d;
 	const char *kname = sl_node_kind_name(kind);
@@ -130,12 +130,13 @@ static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_nod
 	n->cfg = val;
 	const char *selector = kind == SL_NODE_STEP ? "op" : "type";
 	struct sl_cfg_node *sel = sl_cfg_get(val, selector);
-	struct sl_cfg_node *from = kind == SL_NODE_SOURCE ? NULL : sl_cfg_get(val, "from");
+	struct sl_cfg_node *from =
+		kind == SL_NODE_SOURCE || implicit_from ? NULL : sl_cfg_get(val, "from");
 	b->from[b->n - 1] = from;
-	if (kind != SL_NODE_SOURCE && !from)
+	if (kind != SL_NODE_SOURCE && !from && !implicit_from)
 		sl_diag_error(d, val->pos, "%s '%s': missing 'from' (the source or step it reads)",
 			      kname, key->str);
-	int rc_from = (kind != SL_NODE_SOURCE && !from) ? -EINVAL : 0;
+	int rc_from = (kind != SL_NODE_SOURCE && !from && !implicit_from) ? -EINVAL : 0;
 	const char *names_buf[64];
 	const char *const *names = plugin_names(kind, names_buf);
 	const char *type = NULL;
@@ -181,6 +182,8 @@ static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_nod
 	static const struct sl_option none[] = {{0}};
 	int rc = sl_options_parse(n->plugin->options ? n->plugin->options : none, b->job->doc, val,
 				  what, extra, n->conf, d);
+	if (rc == 0 && n->plugin->ports)
+		rc = n->plugin->ports(n, d);
 	return rc < 0 ? rc : rc_from;
 }
 
@@ -196,7 +199,7 @@ static int parse_section(struct build *b, struct sl_cfg_node *root, const char *
 	int rc = 0;
 	for (uint32_t i = 0; i < m->n; i++) {
 		uint32_t before = b->n;
-		if (parse_node(b, kind, m->keys[i], m->vals[i]) < 0) {
+		if (parse_node(b, kind, m->keys[i], m->vals[i], false) < 0) {
 			rc = -EINVAL;
 			if (b->n > before)
 				b->bad[b->n - 1] = true;
@@ -244,6 +247,41 @@ static void link_one(struct build *b, uint32_t i, const char *const *known)
 				continue;
 			}
 			int src = find_built(b, items[j]->str);
+			int port = 0;
+			const char *dot = strrchr(items[j]->str, '.');
+			if (src < 0 && dot) {
+				/* `from: route.output`: a named output of a node. */
+				char base[SL_NAME_MAX];
+				size_t bl = (size_t)(dot - items[j]->str);
+				if (bl < sizeof(base)) {
+					memcpy(base, items[j]->str, bl);
+					base[bl] = '\0';
+					src = find_built(b, base);
+				}
+				if (src >= 0) {
+					const struct sl_node *sn = b->nodes[src];
+					port = -1;
+					for (uint32_t q = 0; q < sn->n_ports; q++)
+						if (strcmp(sn->ports[q], dot + 1) == 0)
+							port = (int)q;
+					if (port < 0) {
+						char list[SL_MAX_PORTS * (SL_NAME_MAX + 2)] = "";
+						for (uint32_t q = 0; q < sn->n_ports; q++)
+							snprintf(list + strlen(list), sizeof(list) - strlen(list),
+								 "%s%s", q ? ", " : "", sn->ports[q]);
+						rc = sl_diag_error(b->d, items[j]->pos,
+								   "'%s' has no output '%s'%s%s%s", base,
+								   dot + 1, sn->n_ports ? " (outputs: " : "",
+								   list, sn->n_ports ? ")" : "");
+						continue;
+					}
+				}
+			} else if (src >= 0 && b->nodes[src]->n_ports > 0) {
+				rc = sl_diag_error(b->d, items[j]->pos,
+						   "'%s' has named outputs: read one, e.g. from: %s.%s",
+						   items[j]->str, items[j]->str, b->nodes[src]->ports[0]);
+				continue;
+			}
 			if (src < 0) {
 				const char *near = sl_cfg_suggest(items[j]->str, items[j]->len, known);
 				rc = sl_diag_error(b->d, items[j]->pos,
@@ -264,17 +302,60 @@ static void link_one(struct build *b, uint32_t i, const char *const *known)
 				continue;
 			}
 			for (uint32_t q = 0; q < n->n_inputs; q++)
-				if (n->inputs[q] == (uint32_t)src) {
+				if (n->inputs[q] == (uint32_t)src && n->in_port[q] == port) {
 					rc = sl_diag_error(b->d, items[j]->pos,
 							   "'from' lists '%s' twice", items[j]->str);
 					src = -1;
 					break;
 				}
-			if (src >= 0)
+			if (src >= 0) {
+				n->in_port[n->n_inputs] = (uint8_t)port;
 				n->inputs[n->n_inputs++] = (uint32_t)src;
+			}
 		}
 	}
 	(void)rc;
+}
+
+/*
+ * `dead_letter: {type: file, path: dlq/}`: a sink (any sink type, without
+ * `from`) fed by the internal dead_letter source, which workers fill with
+ * the records that could not be read or failed a step.
+ */
+static int parse_dead_letter(struct build *b, struct sl_cfg_node *root)
+{
+	struct sl_cfg_node *v = sl_cfg_get(root, "dead_letter");
+	if (!v || v->type == SL_CFG_NULL)
+		return 0;
+	if (v->type != SL_CFG_MAP)
+		return sl_diag_error(b->d, v->pos,
+				     "dead_letter: expected a sink, e.g. {type: file, path: dlq/}");
+	int taken = find_built(b, "dead_letter");
+	if (taken >= 0)
+		return sl_diag_error(b->d, b->nodes[taken]->pos,
+				     "the name 'dead_letter' is reserved for the dead-letter source");
+	struct sl_node *src = new_node(b, "dead_letter", SL_NODE_SOURCE, v->pos);
+	if (!src)
+		return -ENOMEM;
+	src->plugin = sl_plugin_find(SL_NODE_SOURCE, "dead_letter");
+	src->conf = sl_cfg_alloc(b->job->doc, 1);
+	uint32_t src_idx = b->n - 1;
+	/* The sink's name is fixed; its position is the dead_letter key's. */
+	struct sl_cfg_node key = {.type = SL_CFG_SCALAR, .pos = v->pos, .str = "dead_letter.sink"};
+	key.len = strlen(key.str);
+	for (uint32_t i = 0; i < root->n; i++)
+		if (strcmp(root->keys[i]->str, "dead_letter") == 0)
+			key.pos = root->keys[i]->pos;
+	uint32_t before = b->n;
+	int rc = parse_node(b, SL_NODE_SINK, &key, v, true);
+	if (b->n > before) {
+		struct sl_node *sink = b->nodes[b->n - 1];
+		sink->inputs[0] = src_idx;
+		sink->n_inputs = 1;
+		if (rc < 0)
+			b->bad[b->n - 1] = true;
+	}
+	return rc;
 }
 
 /* Wires every node; a node whose `from:` had errors is marked bad. */
@@ -330,7 +411,9 @@ static struct sl_node *insert_key_by(struct build *b, uint32_t consumer,
 	x->conf = kc;
 	x->n_inputs = 1;
 	x->inputs[0] = c->inputs[0];
+	x->in_port[0] = c->in_port[0];
 	c->inputs[0] = b->n - 1;
+	c->in_port[0] = 0;
 	return x;
 }
 
@@ -425,6 +508,7 @@ static int finish_graph(struct build *b)
 		struct sl_node *n = job->nodes[h];
 		for (uint32_t q = 0; q < n->n_inputs; q++) {
 			struct sl_node *src = job->nodes[n->inputs[q]];
+			src->out_port[src->n_outputs] = n->in_port[q];
 			src->outputs[src->n_outputs++] = h;
 		}
 		if (n->is_exchange)
@@ -436,6 +520,16 @@ static int finish_graph(struct build *b)
 	for (uint32_t h = 0; h < k; h++) {
 		struct sl_node *n = job->nodes[h];
 		has_sink |= n->kind == SL_NODE_SINK;
+		for (uint32_t q = 0; q < n->n_ports; q++) {
+			bool used = false;
+			for (uint32_t k = 0; k < n->n_outputs; k++)
+				used |= n->out_port[k] == q;
+			if (!used)
+				rc = sl_diag_error(b->d, n->pos,
+						   "output '%s' of '%s' feeds nothing: read it with "
+						   "from: %s.%s (rows sent there would be lost)",
+						   n->ports[q], n->name, n->name, n->ports[q]);
+		}
 		if (n->kind != SL_NODE_SINK && n->n_outputs == 0)
 			rc = sl_diag_error(b->d, n->pos,
 					   "%s '%s' feeds nothing: add a sink (or a step) with "
@@ -536,8 +630,9 @@ int sl_job_load(const char *path, const char *text, size_t len, char *const *set
 	parse_section(b, root, "sources", SL_NODE_SOURCE);
 	parse_section(b, root, "steps", SL_NODE_STEP);
 	parse_section(b, root, "sinks", SL_NODE_SINK);
-	static const char *const top_known[] = {"job",     "workers", "max_parallelism", "log_level",
-						"sources", "steps",   "sinks",           NULL};
+	parse_dead_letter(b, root);
+	static const char *const top_known[] = {"job",   "workers", "max_parallelism", "log_level",
+						"sources", "steps", "sinks", "dead_letter", NULL};
 	sl_cfg_unused(root, "the job file", top_known, d);
 	if (b->n == 0) {
 		sl_diag_error(d, root->pos, "the job has no sources");

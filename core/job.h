@@ -16,8 +16,14 @@ struct sl_node {
 	uint32_t id; /* index in job->nodes: topological order */
 	uint32_t n_inputs;
 	uint32_t inputs[SL_MAX_INPUTS];
+	uint8_t in_port[SL_MAX_INPUTS]; /* which named output of the input */
 	uint32_t n_outputs;
 	uint32_t outputs[SL_MAX_NODES];
+	uint8_t out_port[SL_MAX_NODES]; /* the named output each edge leaves from */
+	/* Named outputs (a route's): downstream nodes say `from: node.port`.
+	 * Nodes without any have one unnamed output. */
+	uint32_t n_ports;
+	char ports[SL_MAX_PORTS][SL_NAME_MAX];
 
 	struct sl_schema schema; /* rows this node emits (sinks: their input's) */
 	bool changelog;          /* may emit -U/-D rows */
@@ -26,6 +32,7 @@ struct sl_node {
 	char part[SL_MAX_KEYS][SL_NAME_MAX];
 
 	bool is_exchange;        /* a key_by: rows cross workers here */
+	bool is_dead_letter;     /* the job's dead-letter source (fed by bad records) */
 	uint32_t exchange;       /* index among the job's exchanges */
 	void *conf;              /* filled by the plugin's options table */
 	void *shared;            /* plugin data, read-only once workers run */

@@ -22,6 +22,8 @@
 #define SL_MAX_NODES 128u
 /* Inputs of one union step. */
 #define SL_MAX_INPUTS 16u
+/* Named outputs of one step (route). */
+#define SL_MAX_PORTS 32u
 /* Key columns of a key_by / aggregate. */
 #define SL_MAX_KEYS 8u
 /* Default and largest key-group count (Flink's max parallelism). */

@@ -13,6 +13,7 @@ extern const struct sl_plugin sl_plugin_union;
 extern const struct sl_plugin sl_plugin_file_sink;
 extern const struct sl_plugin sl_plugin_stdout_sink;
 extern const struct sl_plugin sl_plugin_blackhole_sink;
+extern const struct sl_plugin sl_plugin_dead_letter_source;
 
 const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_generator_source,
@@ -25,6 +26,7 @@ const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_file_sink,
 	&sl_plugin_stdout_sink,
 	&sl_plugin_blackhole_sink,
+	&sl_plugin_dead_letter_source,
 	NULL,
 };
 

@@ -34,6 +34,9 @@ struct sl_plugin {
 	 * node->shared (read-only for the workers). Errors go to d.
 	 */
 	int (*prepare)(struct sl_job *job, struct sl_node *node, struct sl_diag *d);
+	/* Named outputs: called after the options are parsed, before wiring;
+	 * fills node->ports / n_ports (errors to d). */
+	int (*ports)(struct sl_node *node, struct sl_diag *d);
 	/* Frees node->shared. */
 	void (*release)(struct sl_node *node);
 	/* Key columns the input must be partitioned by (NULL: none). The job

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "connectors/file/encode.h"
 #include "core/engine.h"
 #include "core/expr.h"
 
@@ -114,7 +115,7 @@ static void node_inputs_done(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	SL_ASSERT(!ni->ended);
 	ni->ended = true;
-	if (ni->node->kind == SL_NODE_SOURCE)
+	if (ni->node->kind == SL_NODE_SOURCE && !ni->node->is_dead_letter)
 		w->live_sources--;
 	if (ni->node->plugin->finish) {
 		int rc = ni->node->plugin->finish(w, ni);
@@ -129,13 +130,15 @@ static void node_inputs_done(struct sl_worker *w, struct sl_nodeinst *ni)
 			input_ended(w, ni->down[k]);
 }
 
-int sl_emit(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *b)
+static int emit(struct sl_worker *w, struct sl_nodeinst *ni, int port, struct sl_batch *b)
 {
 	if (b->n_rows == 0)
 		return 0;
 	if (ni->node->kind != SL_NODE_SOURCE)
 		sl_counter_add(&ni->rows_out, b->n_rows);
 	for (uint32_t k = 0; k < ni->n_down; k++) {
+		if (port >= 0 && ni->down_port[k] != port)
+			continue;
 		struct sl_nodeinst *d = ni->down[k];
 		sl_counter_add(&d->rows_in, b->n_rows);
 		int rc = d->node->plugin->process(w, d, b);
@@ -145,6 +148,16 @@ int sl_emit(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *b)
 		}
 	}
 	return 0;
+}
+
+int sl_emit(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *b)
+{
+	return emit(w, ni, -1, b);
+}
+
+int sl_emit_port(struct sl_worker *w, struct sl_nodeinst *ni, uint32_t port, struct sl_batch *b)
+{
+	return emit(w, ni, (int)port, b);
 }
 
 void sl_worker_send(struct sl_worker *w, const struct sl_node *x, uint32_t dest,
@@ -170,19 +183,89 @@ void sl_worker_sink_rows(struct sl_worker *w, struct sl_nodeinst *ni, const stru
 			 uint64_t bytes)
 {
 	int64_t now = sl_now_ns();
-	for (uint32_t r = 0; r < b->n_rows; r++) {
+	for (uint32_t r = 0; r < b->n_rows && !ni->dlq_chain; r++) {
 		int64_t lat = now - b->ingest_ns[r];
 		sl_hist_add(w->latency, lat > 0 ? (uint64_t)lat : 0, 1);
 	}
+	if (ni->dlq_chain) {
+		sl_counter_add(&w->m->dead_letters, b->n_rows);
+		return;
+	}
 	sl_counter_add(&w->m->records_out, b->n_rows);
 	sl_counter_add(&w->m->bytes_out, bytes);
-	(void)ni;
 }
 
-void sl_worker_bad_record(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
-			  const char *reason)
+#define DLQ_RAW_MAX (128u * 1024u)
+
+static void dlq_flush(struct sl_worker *w)
+{
+	struct sl_batch *b = w->dlq_batch;
+	if (!b)
+		return;
+	w->dlq_batch = NULL;
+	w->in_dlq = true;
+	sl_emit(w, w->dlq, b);
+	w->in_dlq = false;
+	sl_worker_put(w, b);
+}
+
+static void dlq_add(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
+		    const char *reason, const char *raw, size_t raw_len)
+{
+	char why[600];
+	if (raw_len > DLQ_RAW_MAX) {
+		snprintf(why, sizeof(why), "%s (raw record of %zu bytes cut to %u)", reason, raw_len,
+			 DLQ_RAW_MAX);
+		reason = why;
+		raw_len = DLQ_RAW_MAX;
+	}
+	size_t need = strlen(ni->node->name) + strlen(where) + strlen(reason) + raw_len;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!w->dlq_batch) {
+			w->dlq_batch = sl_worker_batch(w, &w->dlq->node->schema);
+			w->dlq_since_ns = w->now_ns;
+		}
+		struct sl_batch *b = w->dlq_batch;
+		if (sl_batch_full(b) || need > sl_batch_heap_free(b)) {
+			dlq_flush(w);
+			continue;
+		}
+		uint32_t r = sl_batch_begin_row(b, SL_KIND_INSERT, sl_now_ns(), INT64_MIN);
+		sl_batch_set_str(b, 0, r, ni->node->name, strlen(ni->node->name));
+		sl_batch_set_str(b, 1, r, where, strlen(where));
+		sl_batch_set_str(b, 2, r, reason, strlen(reason));
+		if (raw)
+			sl_batch_set_str(b, 3, r, raw, raw_len);
+		sl_batch_set_i(b, 4, r, sl_wall_ms());
+		sl_batch_commit_row(b);
+		sl_counter_add(&w->dlq->rows_out, 1);
+		return;
+	}
+}
+
+void sl_worker_bad_row(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
+		       const char *reason, const struct sl_batch *b, uint32_t r)
+{
+	if (!w->dlq || w->in_dlq) {
+		sl_worker_bad_input(w, ni, where, reason, NULL, 0);
+		return;
+	}
+	/* The row as JSON is its raw form: enough to see and replay it. */
+	struct sl_encoder enc;
+	sl_encoder_init(&enc, SL_ENC_JSONL, b->schema, true, ',');
+	static __thread char buf[DLQ_RAW_MAX];
+	ssize_t n = sl_encode_row(&enc, b, r, buf, sizeof(buf));
+	if (n > 0)
+		n--; /* no newline */
+	sl_worker_bad_input(w, ni, where, reason, n > 0 ? buf : NULL, n > 0 ? (size_t)n : 0);
+}
+
+void sl_worker_bad_input(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
+			 const char *reason, const char *raw, size_t raw_len)
 {
 	sl_counter_add(&w->m->bad_records, 1);
+	if (w->dlq && !w->in_dlq)
+		dlq_add(w, ni, where, reason, raw, raw_len);
 	uint64_t suppressed;
 	if (!sl_ratelimit_ok(&ni->rl, &suppressed))
 		return;
@@ -349,7 +432,7 @@ static uint32_t poll_sources(struct sl_worker *w)
 	bool stopping = sl_worker_stopping(w);
 	for (uint32_t i = 0; i < w->job->n_nodes && w->live_sources; i++) {
 		struct sl_nodeinst *ni = &w->ni[i];
-		if (ni->node->kind != SL_NODE_SOURCE || ni->ended)
+		if (ni->node->kind != SL_NODE_SOURCE || ni->ended || ni->node->is_dead_letter)
 			continue;
 		if (stopping) {
 			node_inputs_done(w, ni);
@@ -370,8 +453,16 @@ static uint32_t poll_sources(struct sl_worker *w)
 	return work;
 }
 
+#define DLQ_FLUSH_NS 10000000ll
+
 static void tick(struct sl_worker *w)
 {
+	if (w->dlq_batch) {
+		if (w->now_ns - w->dlq_since_ns >= DLQ_FLUSH_NS)
+			dlq_flush(w);
+		else
+			sl_worker_wake_at(w, w->dlq_since_ns + DLQ_FLUSH_NS);
+	}
 	for (uint32_t i = 0; i < w->job->n_nodes; i++) {
 		struct sl_nodeinst *ni = &w->ni[i];
 		if (ni->node->plugin->tick && !ni->ended)
@@ -439,6 +530,13 @@ void sl_worker_run(struct sl_worker *w)
 		tick(w);
 		if (sl_worker_stopping(w))
 			w->stopping_seen = true;
+		if (w->dlq && !w->dlq->ended && w->live_nodes == w->dlq_chain &&
+		    w->n_out_waiting == 0) {
+			/* Everything that could fail has ended: close the dead letters. */
+			dlq_flush(w);
+			node_inputs_done(w, w->dlq);
+			continue;
+		}
 		if (w->live_nodes == 0 && w->n_out_waiting == 0 && w->inflight_io == 0) {
 			w->done = true;
 			break;
@@ -501,13 +599,34 @@ int sl_worker_init(struct sl_worker *w)
 		ni->node = n;
 		ni->n_down = n->n_outputs;
 		ni->down = mi_zalloc((n->n_outputs + 1) * sizeof(*ni->down));
-		if (!ni->down)
+		ni->down_port = mi_zalloc(n->n_outputs + 1);
+		if (!ni->down || !ni->down_port)
 			return -ENOMEM;
-		for (uint32_t k = 0; k < n->n_outputs; k++)
+		for (uint32_t k = 0; k < n->n_outputs; k++) {
 			ni->down[k] = &w->ni[n->outputs[k]];
-		if (n->kind == SL_NODE_SOURCE)
+			ni->down_port[k] = n->out_port[k];
+		}
+		if (n->kind == SL_NODE_SOURCE && !n->is_dead_letter)
 			w->live_sources++;
+		if (n->is_dead_letter)
+			w->dlq = ni;
 		w->live_nodes++;
+	}
+	if (w->dlq) {
+		/* Count the dead-letter source and every node it feeds. */
+		bool *mark = mi_zalloc(job->n_nodes);
+		if (!mark)
+			return -ENOMEM;
+		mark[w->dlq->node->id] = true;
+		for (uint32_t i = w->dlq->node->id; i < job->n_nodes; i++) /* topological */
+			for (uint32_t q = 0; q < job->nodes[i]->n_inputs; q++)
+				if (mark[job->nodes[i]->inputs[q]])
+					mark[i] = true;
+		for (uint32_t i = 0; i < job->n_nodes; i++) {
+			w->dlq_chain += mark[i];
+			w->ni[i].dlq_chain = mark[i];
+		}
+		mi_free(mark);
 	}
 	for (uint32_t i = 0; i < job->n_nodes; i++) {
 		struct sl_nodeinst *ni = &w->ni[i];
@@ -530,6 +649,7 @@ void sl_worker_fini(struct sl_worker *w)
 			if (ni->node && ni->node->plugin->close)
 				ni->node->plugin->close(w, ni);
 			mi_free(ni->down);
+			mi_free(ni->down_port);
 		}
 		mi_free(w->ni);
 	}

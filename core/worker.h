@@ -23,6 +23,7 @@ struct sl_worker_metrics {
 	uint64_t records_out;                      /* rows taken by sinks */
 	uint64_t bytes_out;                        /* bytes written by sinks */
 	uint64_t bad_records;                      /* rows that could not be read or computed */
+	uint64_t dead_letters;                     /* of those, rows the dead-letter sink took */
 	uint64_t blocked_ns;                       /* time sources waited on back-pressure */
 	uint64_t busy_ns;                          /* time not asleep */
 	uint64_t batches_sent;
@@ -45,9 +46,11 @@ struct sl_nodeinst {
 	const struct sl_node *node;
 	void *state;
 	struct sl_nodeinst **down;
+	uint8_t *down_port; /* named output each downstream edge leaves from */
 	uint32_t n_down;
 	uint32_t inputs_ended;
 	bool ended;
+	bool dlq_chain; /* fed by the dead-letter source */
 	uint64_t rows_in;
 	uint64_t rows_out;
 	struct sl_ratelimit rl; /* bad-record log lines */
@@ -92,6 +95,14 @@ struct sl_worker {
 	uint32_t n_out_waiting;
 	uint32_t *eos_seen; /* [n_exchanges]: EOS received per exchange */
 
+	/* Dead letters: rows collected here go out through the dead_letter
+	 * source node, which ends after every other node on this worker. */
+	struct sl_nodeinst *dlq;
+	struct sl_batch *dlq_batch;
+	int64_t dlq_since_ns;
+	uint32_t dlq_chain; /* nodes fed (transitively) by the dead_letter source */
+	bool in_dlq;        /* re-entrancy guard: a failing dead-letter sink only logs */
+
 	uint32_t live_sources;
 	uint32_t live_nodes;
 	bool done;
@@ -108,6 +119,8 @@ struct sl_worker {
 
 /* Worker thread: hands b to every downstream node of ni. b stays the caller's. */
 int sl_emit(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *b);
+/* Worker thread: hands b to the nodes reading named output `port` of ni. */
+int sl_emit_port(struct sl_worker *w, struct sl_nodeinst *ni, uint32_t port, struct sl_batch *b);
 /* Worker thread: a fresh batch from this worker's pool. */
 static inline struct sl_batch *sl_worker_batch(struct sl_worker *w, const struct sl_schema *s)
 {
@@ -142,9 +155,17 @@ struct io_uring_sqe *sl_worker_sqe(struct sl_worker *w);
 int sl_worker_wait_io(struct sl_worker *w);
 /* True once the job was asked to stop (signal, fatal error elsewhere). */
 bool sl_worker_stopping(const struct sl_worker *w);
-/* Records a bad row/record: counts it and logs reason (rate-limited). */
-void sl_worker_bad_record(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
-			  const char *reason);
+/*
+ * Bad data is counted, logged (rate-limited) and, when the job has a
+ * dead_letter sink, written there with the reason, where it came from and
+ * its raw bytes. Never fatal.
+ *   bad_input: a record a source could not read (raw = its bytes).
+ *   bad_row:   row r of b failed in a step (raw = the row as JSON).
+ */
+void sl_worker_bad_input(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
+			 const char *reason, const char *raw, size_t raw_len);
+void sl_worker_bad_row(struct sl_worker *w, struct sl_nodeinst *ni, const char *where,
+		       const char *reason, const struct sl_batch *b, uint32_t r);
 /* Fails the job with err (negative errno) and a message. */
 void sl_worker_fail(struct sl_worker *w, struct sl_nodeinst *ni, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -403,7 +403,7 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t r = g + i;
 			if (key_len[i] == UINT32_MAX) {
-				sl_worker_bad_record(w, ni, "key", "key longer than 4096 bytes");
+				sl_worker_bad_row(w, ni, "key", "key longer than 4096 bytes", in, r);
 				continue;
 			}
 			int sign = sl_kind_is_add(in->kind[r]) ? 1 : -1;
@@ -424,12 +424,12 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 				st->n_touched++;
 			}
 			if (sign < 0 && h->rows <= 0) {
-				sl_worker_bad_record(w, ni, "retraction",
-						     "retraction (-U/-D) for a key with no rows: ignored");
+				sl_worker_bad_row(w, ni, "retraction",
+						  "retraction (-U/-D) for a key with no rows: ignored", in, r);
 				continue;
 			}
 			if (!fold(s, value, in, r, sign))
-				sl_worker_bad_record(w, ni, "sum", "BIGINT overflow in sum: row ignored");
+				sl_worker_bad_row(w, ni, "sum", "BIGINT overflow in sum: row ignored", in, r);
 		}
 	}
 	if (s->emit != EMIT_UPDATES) {

@@ -48,9 +48,7 @@ static int filter_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	uint32_t n_sel = 0, first = 0, bad;
 	int rc;
 	while ((rc = sl_expr_select(e, in, first, w->scratch, sel, &n_sel, &bad)) < 0) {
-		char where[64];
-		snprintf(where, sizeof(where), "where (row %u of a batch)", bad);
-		sl_worker_bad_record(w, ni, where, sl_expr_error_text(w->scratch));
+		sl_worker_bad_row(w, ni, "where", sl_expr_error_text(w->scratch), in, bad);
 		first = bad + 1;
 	}
 	if (n_sel == in->n_rows)

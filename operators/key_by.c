@@ -108,7 +108,7 @@ static int key_by_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	for (uint32_t r = 0; r < in->n_rows; r++) {
 		int len = sl_key_encode(in, r, s->cols, s->n_keys, key, sizeof(key));
 		if (len < 0) {
-			sl_worker_bad_record(w, ni, "key", "key longer than 4096 bytes");
+			sl_worker_bad_row(w, ni, "key", "key longer than 4096 bytes", in, r);
 			continue;
 		}
 		uint32_t kg = sl_keygroup_of(sl_key_hash(key, (size_t)len), s->max_parallelism);

@@ -152,9 +152,10 @@ static int map_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_ba
 			sl_batch_rollback(out, mark);
 			char where[96];
 			snprintf(where, sizeof(where), "fields.%s", os->fields[c].name);
-			sl_worker_bad_record(w, ni, where,
-					     er == -ENOBUFS ? "row larger than a batch"
-							    : sl_expr_error_text(w->scratch));
+			sl_worker_bad_row(w, ni, where,
+					  er == -ENOBUFS ? "row larger than a batch"
+							 : sl_expr_error_text(w->scratch),
+					  in, r);
 			continue;
 		}
 		sl_batch_commit_row(out);

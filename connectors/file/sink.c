@@ -322,8 +322,8 @@ static int fsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_
 				break;
 			}
 			if (attempt > 0 || *len == 0) {
-				sl_worker_bad_record(w, ni, st->final_path,
-						     "row larger than the 2 MiB write buffer");
+				sl_worker_bad_row(w, ni, st->final_path,
+						  "row larger than the 2 MiB write buffer", in, r);
 				break;
 			}
 			if ((rc = submit_cur(w, ni, st, false)) < 0)

@@ -483,13 +483,13 @@ static uint64_t line_of(struct file_state *st)
 }
 
 static void bad_line(struct sl_worker *w, struct sl_nodeinst *ni, struct file_state *st,
-		     const char *reason)
+		     const char *reason, const char *raw, size_t raw_len)
 {
 	const struct file_shared *s = ni->node->shared;
 	char where[4200];
 	snprintf(where, sizeof(where), "%s:%llu", s->files.path[st->sp->file],
 		 (unsigned long long)line_of(st));
-	sl_worker_bad_record(w, ni, where, reason);
+	sl_worker_bad_input(w, ni, where, reason, raw, raw_len);
 }
 
 /* Stores a value given as text in column c of row r. */
@@ -734,7 +734,8 @@ static int file_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 			} else {
 				struct rbuf *other = &st->buf[!st->active];
 				if (carry > BUF_RESERVE) {
-					bad_line(w, ni, st, "line longer than the record limit (1 MiB)");
+					bad_line(w, ni, st, "line longer than the record limit (1 MiB)",
+						 p, carry);
 					st->line_no++;
 					st->skip_line = true;
 					carry = 0;
@@ -769,7 +770,7 @@ static int file_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 		if (len == 0)
 			continue; /* blank lines carry no record */
 		if (decode_line(s, st, &ni->node->schema, b, p, len, now, err, sizeof(err)) < 0)
-			bad_line(w, ni, st, err);
+			bad_line(w, ni, st, err, p, len);
 		if (nl == st->end) {
 			st->split_done = true;
 			break;
