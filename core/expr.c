@@ -35,6 +35,7 @@ struct reg {
 #define ERR_BYTES 256u
 
 static_assert(REGS_MAX < NONE, "register numbers are 16-bit with NONE free");
+static_assert(SL_T__COUNT < 256, "types fit a byte (nodes, CAST operands)");
 
 enum op {
 	OP_END,
@@ -410,6 +411,36 @@ static int format_java(double v, bool is_float, char *buf)
 	return o + sprintf(buf + o, "E%d", e10);
 }
 
+/* Days past which a DATE is not printed (some 3 billion years: far beyond any real date,
+ * near enough that the civil calendar arithmetic cannot overflow). */
+#define DATE_PRINT_MAX_DAYS (1ll << 40)
+
+/* YYYY-MM-DD of a DATE; -ERANGE when too far out. */
+static int format_date(int64_t days, char *buf)
+{
+	int64_t y;
+	unsigned m, d;
+	if (days > DATE_PRINT_MAX_DAYS || days < -DATE_PRINT_MAX_DAYS)
+		return -ERANGE;
+	sl_civil_from_days(days, &y, &m, &d);
+	return sprintf(buf, "%04lld-%02u-%02u", (long long)y, m, d);
+}
+
+/* YYYY-MM-DD HH:MM:SS.mmm of a TIMESTAMP (every int64 value fits). */
+static int format_timestamp(int64_t ms, char *buf)
+{
+	int64_t days = ms / 86400000, rem = ms % 86400000;
+	if (rem < 0) {
+		rem += 86400000;
+		days--;
+	}
+	int n = format_date(days, buf);
+	SL_ASSERT(n > 0); /* |days| < 2^37 */
+	return n + sprintf(buf + n, " %02u:%02u:%02u.%03u", (unsigned)(rem / 3600000),
+			   (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60),
+			   (unsigned)(rem % 1000));
+}
+
 /* round(v, d) half away from zero on the shortest decimal form of v (BigDecimal-like). */
 static double round_double(double v, int64_t d)
 {
@@ -614,8 +645,18 @@ static int do_cast(struct sl_expr_scratch *s, const struct prog *pg, const struc
 			n = sprintf(tmp, a.i ? "TRUE" : "FALSE");
 		else if (sl_type_is_float(from))
 			n = format_java(a.f, from == SL_T_FLOAT, tmp);
+		else if (from == SL_T_DATE)
+			n = format_date(a.i, tmp);
+		else if (from == SL_T_TIMESTAMP)
+			n = format_timestamp(a.i, tmp);
 		else
 			n = sl_value_format(from, v, tmp);
+		if (n < 0) {
+			if (try)
+				goto out_null;
+			return fail(s, pg, pc, n, "cannot CAST DATE %lld (days) to STRING: out of range",
+				    (long long)a.i);
+		}
 		char *o = salloc(s, (size_t)n);
 		if (!o)
 			return fail(s, pg, pc, -E2BIG, "string result larger than the scratch (%zu bytes)",
@@ -684,7 +725,10 @@ static int do_cast(struct sl_expr_scratch *s, const struct prog *pg, const struc
 		goto out_null;
 	if (sl_type_is_float(from))
 		format_java(a.f, false, tmp);
-	else
+	else if (from == SL_T_DATE) {
+		if (format_date(a.i, tmp) < 0)
+			sprintf(tmp, "%lld (days)", (long long)a.i);
+	} else
 		sl_value_format(from, (union sl_val){.i = a.i}, tmp);
 	return fail(s, pg, pc, rc, "cannot CAST %s %s to %s%s", sl_type_name(from), tmp,
 		    sl_type_name(to), why ? "" : ": out of range");
@@ -1836,10 +1880,24 @@ static bool t_time(unsigned t)
 {
 	return t == SL_T_DATE || t == SL_T_TIMESTAMP;
 }
+/* Types the language computes with. A column of a later type (appended to enum sl_type)
+ * may only be projected as is or tested with IS [NOT] NULL. */
+static bool t_known(unsigned t)
+{
+	return t <= SL_T_TIMESTAMP;
+}
+
+static void *unsupported(struct cc *cc, const struct node *n)
+{
+	return err(cc, n->off, "%s values are not supported in expressions yet (only projected as "
+			       "is or tested with IS NULL)", tname(n->type));
+}
 
 /* Common type of a and b (neither NULL), or SL_T__COUNT if there is none. */
 static unsigned merge(unsigned a, unsigned b)
 {
+	if (!t_known(a) || !t_known(b))
+		return SL_T__COUNT;
 	if (a == b)
 		return a;
 	if (sl_type_is_numeric((enum sl_type)a) && sl_type_is_numeric((enum sl_type)b)) {
@@ -1904,6 +1962,10 @@ static bool unify(struct cc *cc, struct node **v, uint32_t n, enum unify_why why
 	bool str_lit = false;
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned vt = v[i]->type;
+		if (!t_known(vt)) {
+			unsupported(cc, v[i]);
+			return false;
+		}
 		if (vt == SL_T_NULL)
 			continue;
 		if (vt == SL_T_STRING && v[i]->kind == N_LIT) {
@@ -2849,6 +2911,10 @@ static struct node *parse_cast(struct cc *cc, uint32_t off, bool try)
 		return err(cc, toff, "unknown type '%s' (expected INT, BIGINT, FLOAT, DOUBLE, STRING, "
 				     "BOOLEAN, DATE or TIMESTAMP)", name);
 	unsigned from = x->type;
+	if (!t_known(from))
+		return unsupported(cc, x);
+	if (!t_known(to))
+		return err(cc, toff, "CAST to %s is not supported yet", sl_type_name(to));
 	if (!cast_allowed(from, to))
 		return err(cc, off, "cannot CAST %s to %s", tname(from), sl_type_name(to));
 	if (from == SL_T_NULL) {

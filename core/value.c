@@ -186,10 +186,141 @@ int sl_value_parse(enum sl_type t, const char *s, size_t len, union sl_val *out)
 	case SL_T_DATE:
 		return parse_date(s, len, &out->i);
 	case SL_T_TIMESTAMP:
+	case SL_T_TIMESTAMP_LTZ:
 		return parse_timestamp(s, len, &out->i);
+	case SL_T_DECIMAL:
+		return sl_decimal_parse(s, len, SL_DECIMAL_MAX_PRECISION, 0, &out->i);
 	default:
 		return -EINVAL;
 	}
+}
+
+int sl_value_parse_field(const struct sl_field *f, const char *s, size_t len, union sl_val *out)
+{
+	if (f->type != SL_T_DECIMAL)
+		return sl_value_parse(f->type, s, len, out);
+	trim(&s, &len);
+	return sl_decimal_parse(s, len, f->precision, f->scale, &out->i);
+}
+
+static const int64_t pow10_i64[19] = {
+	1ll,
+	10ll,
+	100ll,
+	1000ll,
+	10000ll,
+	100000ll,
+	1000000ll,
+	10000000ll,
+	100000000ll,
+	1000000000ll,
+	10000000000ll,
+	100000000000ll,
+	1000000000000ll,
+	10000000000000ll,
+	100000000000000ll,
+	1000000000000000ll,
+	10000000000000000ll,
+	100000000000000000ll,
+	1000000000000000000ll,
+};
+
+int sl_decimal_parse(const char *s, size_t len, unsigned precision, unsigned scale, int64_t *out)
+{
+	SL_ASSERT(precision >= 1 && precision <= SL_DECIMAL_MAX_PRECISION && scale <= precision);
+	/*
+	 * value = 0.D x 10^e, D the significant digits. Only D's first
+	 * precision + 2 digits matter: the result has at most precision + 1
+	 * (more is out of range) and HALF_UP rounding looks at one more.
+	 */
+	char dig[SL_DECIMAL_MAX_PRECISION + 2];
+	unsigned n_dig = 0;
+	int64_t int_sig = 0;    /* significant digits before the point */
+	int64_t frac_zeros = 0; /* zeros between the point and the first significant digit */
+	bool neg = false, any_digit = false, seen_point = false, seen_sig = false;
+	size_t i = 0;
+
+	if (i < len && (s[i] == '+' || s[i] == '-'))
+		neg = s[i++] == '-';
+	for (; i < len; i++) {
+		char c = s[i];
+		if (c == '.' && !seen_point) {
+			seen_point = true;
+		} else if (c >= '0' && c <= '9') {
+			any_digit = true;
+			if (c == '0' && !seen_sig) {
+				frac_zeros += seen_point;
+				continue;
+			}
+			seen_sig = true;
+			if (n_dig < sizeof(dig))
+				dig[n_dig++] = c;
+			int_sig += !seen_point;
+		} else {
+			break;
+		}
+	}
+	if (!any_digit)
+		return -EINVAL;
+	int64_t exp10 = 0;
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		bool eneg = false;
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			eneg = s[i++] == '-';
+		if (i == len)
+			return -EINVAL;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			if (exp10 < 1000000000)
+				exp10 = exp10 * 10 + (s[i] - '0');
+		if (eneg)
+			exp10 = -exp10;
+	}
+	if (i != len)
+		return -EINVAL;
+	if (!seen_sig) {
+		*out = 0;
+		return 0;
+	}
+	int64_t e = (int_sig > 0 ? int_sig : -frac_zeros) + exp10;
+	/* The unscaled result is D's first k digits (zero-padded), rounded on D[k]. */
+	int64_t k = e + (int64_t)scale;
+	if (k > (int64_t)precision)
+		return -ERANGE; /* D[0] is not 0: at least precision + 1 digits */
+	uint64_t v = 0;
+	for (int64_t d = 0; d < k; d++)
+		v = v * 10 + (uint64_t)(d < (int64_t)n_dig ? dig[d] - '0' : 0);
+	if (k >= 0 && k < (int64_t)n_dig && dig[k] >= '5')
+		v++;
+	if (v >= (uint64_t)pow10_i64[precision])
+		return -ERANGE;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+int sl_decimal_format(int64_t v, unsigned scale, char *buf)
+{
+	SL_ASSERT(scale <= SL_DECIMAL_MAX_PRECISION);
+	char tmp[24];
+	int n = 0, o = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	while (n <= (int)scale)
+		tmp[n++] = '0'; /* at least one integer digit */
+	if (v < 0)
+		buf[o++] = '-';
+	while (n > (int)scale)
+		buf[o++] = tmp[--n];
+	if (scale > 0) {
+		buf[o++] = '.';
+		while (n > 0)
+			buf[o++] = tmp[--n];
+	}
+	buf[o] = '\0';
+	return o;
 }
 
 /* A whole number printed without '.' or exponent still reads as a float. */
@@ -242,7 +373,8 @@ int sl_value_format(enum sl_type t, union sl_val v, char *buf)
 	case SL_T_BOOL:
 		return sprintf(buf, v.i ? "true" : "false");
 	case SL_T_INT:
-	case SL_T_BIGINT: {
+	case SL_T_BIGINT:
+	case SL_T_DECIMAL: {
 		/* Hot in sinks: no printf. */
 		char tmp[24];
 		int n = 0;
@@ -269,7 +401,8 @@ int sl_value_format(enum sl_type t, union sl_val v, char *buf)
 		sl_civil_from_days(v.i, &y, &m, &d);
 		return sprintf(buf, "%04lld-%02u-%02u", (long long)y, m, d);
 	}
-	case SL_T_TIMESTAMP: {
+	case SL_T_TIMESTAMP:
+	case SL_T_TIMESTAMP_LTZ: {
 		int64_t ms = v.i;
 		/* Floor division without negating (INT64_MIN has no negation). */
 		int64_t days = ms / 86400000 - (ms % 86400000 < 0);
@@ -285,4 +418,11 @@ int sl_value_format(enum sl_type t, union sl_val v, char *buf)
 		buf[0] = '\0';
 		return 0;
 	}
+}
+
+int sl_value_format_field(const struct sl_field *f, union sl_val v, char *buf)
+{
+	if (f->type == SL_T_DECIMAL)
+		return sl_decimal_format(v.i, f->scale, buf);
+	return sl_value_format(f->type, v, buf);
 }

@@ -45,6 +45,10 @@ static void setup(void)
 	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
 		if (sl_schema_add(&schema, cols[c].name, cols[c].t, cols[c].not_null) != 0)
 			abort();
+	/* A type the language does not compute with (added after TIMESTAMP), if any. */
+	bool later = SL_T__COUNT > SL_T_TIMESTAMP + 1;
+	if (later && sl_schema_add(&schema, "x", (enum sl_type)(SL_T_TIMESTAMP + 1), false) != 0)
+		abort();
 	in = new_batch(&schema);
 	/* Row 0 ordinary, 1 all NULL, 2 extremes, 3 zeros and empties, 4 NaN and UTF-8. */
 	static const int64_t iv[ROWS] = {7, 0, INT32_MIN, 0, -1};
@@ -66,6 +70,8 @@ static void setup(void)
 			sl_batch_set_i(in, 6, o, dtv[r]);
 			sl_batch_set_i(in, 7, o, tsv[r]);
 			sl_batch_set_i(in, 10, o, iv[r]);
+			if (later)
+				sl_batch_set_i(in, 11, o, bv[r]);
 		}
 		str(in, 8, o, nv[r]);
 		sl_batch_set_i(in, 9, o, bv[r]);
