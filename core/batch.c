@@ -59,6 +59,7 @@ void sl_batch_reset(struct sl_batch *b, const struct sl_schema *s)
 	b->n_cols = (uint16_t)s->n_fields;
 	b->n_rows = 0;
 	b->heap_len = 0;
+	b->hash_src = 0;
 	b->next = NULL;
 }
 

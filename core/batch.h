@@ -46,6 +46,10 @@ struct sl_batch {
 	uint8_t kind[SL_BATCH_ROWS];
 	int64_t ingest_ns[SL_BATCH_ROWS]; /* when the source read the record */
 	int64_t event_ms[SL_BATCH_ROWS];  /* event time, or INT64_MIN */
+	/* Key hashes a key_by computed (hash_src = its node id + 1; 0: none),
+	 * so the keyed step right after it does not hash again. */
+	uint32_t hash_src;
+	uint64_t key_hash[SL_BATCH_ROWS];
 	struct sl_col cols[SL_MAX_COLS];
 };
 

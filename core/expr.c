@@ -1824,7 +1824,7 @@ static struct node *fold(struct cc *cc, struct node *n)
 			n->n_kids = 0;
 			n->is_null = r.null;
 			n->nullable = r.null;
-			n->v.i = r.i;
+			n->v.i = r.null ? 0 : r.i;
 			if (n->type == SL_T_STRING && !r.null) {
 				uint32_t off;
 				if (r.len == 0)
@@ -1915,7 +1915,7 @@ static struct node *coerce(struct cc *cc, struct node *n, unsigned t)
 {
 	if (!n || n->type == t)
 		return n;
-	if (n->type == SL_T_NULL) {
+	if (n->type == SL_T_NULL || (n->kind == N_LIT && n->is_null)) {
 		n->type = (uint8_t)t; /* always NULL: any type will do */
 		return n;
 	}
@@ -1966,8 +1966,8 @@ static bool unify(struct cc *cc, struct node **v, uint32_t n, enum unify_why why
 			unsupported(cc, v[i]);
 			return false;
 		}
-		if (vt == SL_T_NULL)
-			continue;
+		if (vt == SL_T_NULL || (v[i]->kind == N_LIT && v[i]->is_null))
+			continue; /* NULL, or a constant folded to NULL: goes with anything */
 		if (vt == SL_T_STRING && v[i]->kind == N_LIT) {
 			str_lit = true;
 			continue;

@@ -57,6 +57,9 @@ struct aggregate_shared {
 	struct agg_spec agg[SL_MAX_COLS];
 	uint32_t value_bytes;
 	int emit;
+	/* The key_by right before us, when it hashes exactly our key: its
+	 * batches carry the hashes (batch->hash_src == its id + 1). */
+	const struct sl_node *hash_src;
 };
 
 /* The value of one key: a header, then one accumulator per aggregate. */
@@ -222,6 +225,13 @@ static int aggregate_prepare(struct sl_job *job, struct sl_node *n, struct sl_di
 		s->n_aggs++;
 	}
 	s->value_bytes = (uint32_t)(sizeof(struct acc_head) + s->n_aggs * sizeof(struct acc));
+	if (in->is_exchange && in->n_part == c->key.n) {
+		bool same = true;
+		for (uint32_t k = 0; k < c->key.n; k++)
+			same &= strcmp(in->part[k], c->key.v[k]) == 0;
+		if (same)
+			s->hash_src = in;
+	}
 	n->changelog = s->emit == EMIT_UPDATES;
 	n->n_part = c->key.n;
 	for (uint32_t k = 0; k < c->key.n; k++)
@@ -386,6 +396,7 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 	st->n_touched = 0;
 	uint32_t key_off[AGG_GROUP], key_len[AGG_GROUP];
 	uint64_t hash[AGG_GROUP];
+	bool hashed = s->hash_src && in->hash_src == s->hash_src->id + 1;
 	for (uint32_t g = 0; g < in->n_rows; g += AGG_GROUP) {
 		uint32_t n = SL_MIN(AGG_GROUP, in->n_rows - g);
 		uint32_t used = 0;
@@ -397,7 +408,8 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 			if (len < 0)
 				continue;
 			used += (uint32_t)len;
-			hash[i] = sl_key_hash(st->keys + key_off[i], (size_t)len);
+			hash[i] = hashed ? in->key_hash[g + i]
+					 : sl_key_hash(st->keys + key_off[i], (size_t)len);
 			sl_table_prefetch(st->table, hash[i]);
 		}
 		for (uint32_t i = 0; i < n; i++) {

@@ -100,10 +100,18 @@ static int key_by_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 {
 	const struct key_by_shared *s = ni->node->shared;
 	struct key_by_state *st = ni->state;
-	/* One worker: every key group is ours, the batch goes straight on. */
-	if (w->n_workers == 1)
-		return sl_emit(w, ni, in);
 	uint8_t key[SL_KEY_MAX_BYTES];
+	uint32_t hash_src = ni->node->id + 1;
+	/* One worker: every key group is ours, the batch goes straight on,
+	 * with its key hashes for the keyed step after us. */
+	if (w->n_workers == 1) {
+		for (uint32_t r = 0; r < in->n_rows; r++) {
+			int len = sl_key_encode(in, r, s->cols, s->n_keys, key, sizeof(key));
+			in->key_hash[r] = len < 0 ? 0 : sl_key_hash(key, (size_t)len);
+		}
+		in->hash_src = hash_src;
+		return sl_emit(w, ni, in);
+	}
 	int rc = 0;
 	for (uint32_t r = 0; r < in->n_rows; r++) {
 		int len = sl_key_encode(in, r, s->cols, s->n_keys, key, sizeof(key));
@@ -111,17 +119,21 @@ static int key_by_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			sl_worker_bad_row(w, ni, "key", "key longer than 4096 bytes", in, r);
 			continue;
 		}
-		uint32_t kg = sl_keygroup_of(sl_key_hash(key, (size_t)len), s->max_parallelism);
+		uint64_t hash = sl_key_hash(key, (size_t)len);
+		uint32_t kg = sl_keygroup_of(hash, s->max_parallelism);
 		uint32_t dest = sl_keygroup_worker(kg, s->max_parallelism, w->n_workers);
 		for (;;) {
 			struct sl_batch *b = st->pending[dest];
 			if (!b) {
 				b = st->pending[dest] = sl_worker_batch(w, in->schema);
+				b->hash_src = hash_src;
 				st->pending_since_ns[dest] = w->now_ns;
 				st->n_pending++;
 			}
-			if (sl_batch_copy_row(b, in, r))
+			if (sl_batch_copy_row(b, in, r)) {
+				b->key_hash[b->n_rows - 1] = hash;
 				break;
+			}
 			SL_ASSERT(b->n_rows > 0); /* a row of a batch fits an empty batch */
 			rc = flush_dest(w, ni, dest);
 		}

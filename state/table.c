@@ -128,6 +128,19 @@ static int grow(struct sl_table *t)
 	return 0;
 }
 
+/* Key equality without a libc call for the common short keys. */
+static inline bool key_eq(const void *a, const void *b, uint32_t len)
+{
+	if (len <= 16) {
+		const unsigned char *x = a, *y = b;
+		for (uint32_t i = 0; i < len; i++)
+			if (x[i] != y[i])
+				return false;
+		return true;
+	}
+	return memcmp(a, b, len) == 0;
+}
+
 static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
 			   struct slot **first_free)
 {
@@ -145,8 +158,7 @@ static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, ui
 				*first_free = s;
 			continue;
 		}
-		if (s->hash == hash && s->e->key_len == len &&
-		    memcmp(entry_key(t, s->e), key, len) == 0)
+		if (s->hash == hash && s->e->key_len == len && key_eq(entry_key(t, s->e), key, len))
 			return s;
 	}
 }

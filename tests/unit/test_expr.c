@@ -430,6 +430,8 @@ static void test_compare(void)
 	CHECK("ts > dt", 0, "TRUE"); /* a DATE compares as its midnight */
 	CHECK("ts < dt", 2, "FALSE");
 	CHECK("ts >= DATE '2024-01-31'", 0, "TRUE");
+	CHECK("ts = NULL || ''", 0, "NULL"); /* a folded NULL STRING is no literal to read */
+	CHECK("dt IN ('2024-01-31', upper(NULL))", 0, "TRUE");
 	CHECK("dt = TIMESTAMP '2024-01-31 00:00:00'", 0, "TRUE");
 	/* BETWEEN and IN. */
 	CHECK("i BETWEEN 1 AND 7", 0, "TRUE");
