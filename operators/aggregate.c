@@ -412,6 +412,10 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 					 : sl_key_hash(st->keys + key_off[i], (size_t)len);
 			sl_table_prefetch(st->table, hash[i]);
 		}
+		/* The slots are on their way: start the entries' misses together. */
+		for (uint32_t i = 0; i < n; i++)
+			if (key_len[i] != UINT32_MAX)
+				sl_table_prefetch_entry(st->table, hash[i]);
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t r = g + i;
 			if (key_len[i] == UINT32_MAX) {

@@ -259,6 +259,20 @@ void sl_table_prefetch(const struct sl_table *t, uint64_t hash)
 	__builtin_prefetch(&t->slots[hash & (t->cap - 1)]);
 }
 
+void sl_table_prefetch_entry(const struct sl_table *t, uint64_t hash)
+{
+	uint64_t mask = t->cap - 1;
+	for (uint64_t i = hash & mask, n = 0; n < 4; i = (i + 1) & mask, n++) {
+		const struct slot *s = &t->slots[i];
+		if (!s->e)
+			return;
+		if (s->e != TOMBSTONE && s->hash == hash) {
+			__builtin_prefetch(s->e);
+			return;
+		}
+	}
+}
+
 uint64_t sl_table_count(const struct sl_table *t)
 {
 	return t->n_live;

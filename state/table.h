@@ -29,6 +29,9 @@ void sl_table_maybe_compact(struct sl_table *t);
 const void *sl_table_key_of(const struct sl_table *t, void *value, uint32_t *len);
 /* Hints that hash's index slot will be probed soon (one cache miss less). */
 void sl_table_prefetch(const struct sl_table *t, uint64_t hash);
+/* Second stage, once the slot is likely cached: prefetches the entry the
+ * first slot with this hash points at. Several in a row overlap their misses. */
+void sl_table_prefetch_entry(const struct sl_table *t, uint64_t hash);
 uint64_t sl_table_count(const struct sl_table *t);
 uint64_t sl_table_bytes(const struct sl_table *t);
 
