@@ -177,6 +177,16 @@ static int parse_node(struct build *b, enum sl_node_kind kind, struct sl_cfg_nod
 	const char *const *extra = kind == SL_NODE_SOURCE ? extra_src
 				   : kind == SL_NODE_STEP ? extra_step
 							  : extra_sink;
+	const char *merged[256];
+	if (n->plugin->extra_keys) {
+		uint32_t k = 0;
+		for (const char *const *e = extra; *e && k < 250; e++)
+			merged[k++] = *e;
+		for (const char *const *e = n->plugin->extra_keys(val); e && *e && k < 255; e++)
+			merged[k++] = *e;
+		merged[k] = NULL;
+		extra = merged;
+	}
 	char what[SL_NAME_MAX + 16];
 	snprintf(what, sizeof(what), "%s '%s'", kname, key->str);
 	static const struct sl_option none[] = {{0}};

@@ -34,6 +34,9 @@ struct sl_plugin {
 	 * node->shared (read-only for the workers). Errors go to d.
 	 */
 	int (*prepare)(struct sl_job *job, struct sl_node *node, struct sl_diag *d);
+	/* Keys of the node's map the plugin reads beyond its options table
+	 * (e.g. the chosen format's options); NULL-terminated. */
+	const char *const *(*extra_keys)(struct sl_cfg_node *map);
 	/* Named outputs: called after the options are parsed, before wiring;
 	 * fills node->ports / n_ports (errors to d). */
 	int (*ports)(struct sl_node *node, struct sl_diag *d);

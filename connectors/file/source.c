@@ -6,14 +6,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "connectors/formats/format.h"
 #include "core/job.h"
 #include "core/value.h"
 #include "core/worker.h"
 #include "io/glob.h"
 #include "io/json.h"
 
-enum { FMT_JSON, FMT_CSV };
-static const char *const formats[] = {"json", "csv", NULL};
+/* json and csv with `fields:` are read here; the changelog formats (and
+ * json with a `schema:`) go through connectors/formats. */
+enum { FMT_JSON, FMT_CSV, FMT_DEBEZIUM, FMT_CANAL, FMT_MAXWELL, FMT_OGG };
+static const char *const formats[] = {"json",       "csv",          "debezium-json",
+				      "canal-json", "maxwell-json", "ogg-json", NULL};
 
 struct file_conf {
 	const char *path;
@@ -21,6 +25,7 @@ struct file_conf {
 	struct sl_cfg_node *fields;
 	const char *delimiter;
 	bool header;
+	const char *schema;
 };
 
 static const struct sl_option file_options[] = {
@@ -38,8 +43,37 @@ static const struct sl_option file_options[] = {
 	{.name = "header", .type = SL_OPT_BOOL, .def = "true",
 	 .offset = offsetof(struct file_conf, header),
 	 .help = "csv: the first line of each file names the columns"},
+	{.name = "schema", .type = SL_OPT_STRING,
+	 .offset = offsetof(struct file_conf, schema),
+	 .help = "the changelog formats and json: Flink SQL columns, e.g. \"id INT NOT NULL, name "
+		 "STRING, ts TIMESTAMP(3) METADATA FROM 'source.timestamp'\"; format options "
+		 "(schema-include, ignore-parse-errors, database.include, ...) go beside it"},
 	{0},
 };
+
+/* The chosen format's option names, as the job file may spell them: Flink's
+ * hyphens, underscores, or with the "<format>." prefix. Control thread. */
+static const char *const *file_extra_keys(struct sl_cfg_node *map)
+{
+	static char names[64][96];
+	static const char *list[65];
+	uint32_t n = 0;
+	struct sl_cfg_node *f = map ? sl_cfg_get(map, "format") : NULL;
+	const char *const *opts =
+		f && f->type == SL_CFG_SCALAR ? sl_format_option_names(f->str) : NULL;
+	for (; opts && *opts && n + 3 <= 64; opts++) {
+		snprintf(names[n], sizeof(names[n]), "%s", *opts);
+		snprintf(names[n + 1], sizeof(names[n + 1]), "%s", *opts);
+		for (char *p = names[n + 1]; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		snprintf(names[n + 2], sizeof(names[n + 2]), "%s.%s", f->str, *opts);
+		for (uint32_t k = 0; k < 3; k++, n++)
+			list[n] = names[n];
+	}
+	list[n] = NULL;
+	return list;
+}
 
 struct file_field {
 	enum sl_type type;
@@ -54,6 +88,7 @@ struct file_split {
 };
 
 struct file_shared {
+	struct sl_format *fmt; /* changelog formats, json with a schema */
 	struct sl_filelist files;
 	uint32_t n_splits;
 	struct file_split *splits;
@@ -99,6 +134,7 @@ struct file_state {
 	uint64_t line_no;   /* lines started in this split */
 	int64_t line_base;  /* lines before the split's start, -1 if not counted */
 	char *unescape;     /* csv: room for one unescaped line */
+	struct sl_decoder *dec;
 };
 
 /* ---- preparing ---- */
@@ -291,6 +327,7 @@ static void file_release(struct sl_node *n)
 		return;
 	for (uint32_t i = 0; i < s->n_fields; i++)
 		free(s->f[i].path_text);
+	sl_format_free(s->fmt);
 	sl_filelist_free(&s->files);
 	free(s->splits);
 	free(s);
@@ -336,8 +373,30 @@ static int file_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d
 					     n->name, s->files.path[0]);
 		n_hdr = (uint32_t)k;
 	}
-	if (parse_fields(n, s, c, hdr, hdr_len, n_hdr, d) < 0)
+	bool via_format = s->format >= FMT_DEBEZIUM || (s->format == FMT_JSON && c->schema);
+	if (via_format) {
+		struct sl_pos spos = sl_node_pos_of(n, "schema");
+		if (!c->schema)
+			return sl_diag_error(d, n->pos,
+					     "source '%s': format %s needs schema: (Flink SQL columns, "
+					     "e.g. \"id INT NOT NULL, name STRING\")",
+					     n->name, formats[s->format]);
+		if (c->fields)
+			return sl_diag_error(d, sl_node_pos_of(n, "fields"),
+					     "source '%s': give either schema: or fields:, not both",
+					     n->name);
+		struct sl_sqlschema sq;
+		struct sl_cfg_node *sn = sl_cfg_get(n->cfg, "schema");
+		if (sl_sqlschema_parse(c->schema, strlen(c->schema), spos, sn && sn->quoted, &sq, d) <
+		    0)
+			return -EINVAL;
+		s->fmt = sl_format_new(formats[s->format], &sq, n->cfg, NULL, d);
+		if (!s->fmt)
+			return -EINVAL;
+		n->schema = *sl_format_schema(s->fmt);
+	} else if (parse_fields(n, s, c, hdr, hdr_len, n_hdr, d) < 0) {
 		return -EINVAL;
+	}
 	if (s->format == FMT_CSV && s->header && s->n_csv_cols < n_hdr)
 		s->n_csv_cols = n_hdr;
 	/* Every other file's header must agree with the first's. */
@@ -369,7 +428,7 @@ static int file_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d
 			s->splits[s->n_splits++] = (struct file_split){i, a, b};
 		}
 	}
-	n->changelog = false;
+	n->changelog = s->fmt && sl_format_is_changelog(s->fmt);
 	n->n_part = 0;
 	return 0;
 }
@@ -416,7 +475,11 @@ static int file_open(struct sl_worker *w, struct sl_nodeinst *ni)
 		return -ENOMEM;
 	ni->state = st;
 	st->fd = -1;
-	if (s->format == FMT_JSON) {
+	if (s->fmt) {
+		st->dec = sl_decoder_new(s->fmt);
+		if (!st->dec)
+			return -ENOMEM;
+	} else if (s->format == FMT_JSON) {
 		st->json = sl_json_parser_new(SL_RECORD_MAX_BYTES, SL_JSON_MAX_DEPTH);
 		if (!st->json)
 			return -ENOMEM;
@@ -454,6 +517,7 @@ static void file_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	if (st->fd >= 0)
 		close(st->fd);
 	sl_json_parser_free(st->json);
+	sl_decoder_free(st->dec);
 	mi_free(st->unescape);
 	mi_free(st->mine);
 	mi_free(st->buf[0].mem);
@@ -762,15 +826,41 @@ static int file_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 			consumed += (uint64_t)(st->p - p);
 			continue;
 		}
-		if (len + 64 > sl_batch_heap_free(b) && b->n_rows > 0)
-			break; /* the row may not fit: send this batch first */
-		st->line_no++;
-		st->p = nl + (nl < st->end);
-		consumed += (uint64_t)(st->p - p);
-		if (len == 0)
-			continue; /* blank lines carry no record */
-		if (decode_line(s, st, &ni->node->schema, b, p, len, now, err, sizeof(err)) < 0)
-			bad_line(w, ni, st, err, p, len);
+		if (st->dec) {
+			/* A changelog message may be several rows: the decoder says
+			 * when they do not fit, and the line waits for the next batch. */
+			int dr = len ? sl_decoder_decode(st->dec, p, len, true, b, now, err, sizeof(err))
+				     : 0;
+			if (dr == -ENOBUFS && b->n_rows > 0)
+				break;
+			st->line_no++;
+			st->p = nl + (nl < st->end);
+			consumed += (uint64_t)(st->p - p);
+			if (dr == -EINVAL && !sl_format_ignore_parse_errors(s->fmt)) {
+				/* As Flink: a corrupt message fails the job unless
+				 * ignore-parse-errors is set. */
+				sl_worker_fail(w, ni, -EINVAL, "%s:%llu: %s", s->files.path[st->sp->file],
+					       (unsigned long long)line_of(st), err);
+				st->split_done = true;
+				break;
+			}
+			if (dr < 0)
+				bad_line(w, ni, st, dr == -ENOBUFS || dr == -E2BIG
+							    ? "message larger than a batch"
+							    : err,
+					 p, len);
+		} else {
+			if (len + 64 > sl_batch_heap_free(b) && b->n_rows > 0)
+				break; /* the row may not fit: send this batch first */
+			st->line_no++;
+			st->p = nl + (nl < st->end);
+			consumed += (uint64_t)(st->p - p);
+			if (len == 0)
+				continue; /* blank lines carry no record */
+			if (decode_line(s, st, &ni->node->schema, b, p, len, now, err, sizeof(err)) <
+			    0)
+				bad_line(w, ni, st, err, p, len);
+		}
 		if (nl == st->end) {
 			st->split_done = true;
 			break;
@@ -793,6 +883,7 @@ static int file_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 }
 
 const struct sl_plugin sl_plugin_file_source = {
+	.extra_keys = file_extra_keys,
 	.name = "file",
 	.kind = SL_NODE_SOURCE,
 	.summary = "NDJSON or CSV files: a path, a directory or a glob, split over workers",

@@ -80,6 +80,8 @@ static inline uint32_t name_hash(const char *s, size_t len)
 	return (h ^ (h >> 15)) & (FMT_LOOKUP_SLOTS - 1);
 }
 
+static inline bool key_eq(const char *a, const char *b, size_t len);
+
 int fmt_lookup(const struct sl_format *f, const char *key, size_t len)
 {
 	for (uint32_t h = name_hash(key, len);; h = (h + 1) & (FMT_LOOKUP_SLOTS - 1)) {
@@ -87,7 +89,7 @@ int fmt_lookup(const struct sl_format *f, const char *key, size_t len)
 		if (e == 0)
 			return -1;
 		const struct fmt_col *c = &f->phys[e - 1];
-		if (c->name_len == len && memcmp(c->name, key, len) == 0)
+		if (c->name_len == len && key_eq(c->name, key, len))
 			return e - 1;
 	}
 }
@@ -641,105 +643,425 @@ int sl_decoder_decode(struct sl_decoder *d, const char *msg, size_t len, bool pa
 
 /* ---- Java number text ------------------------------------------------------------- */
 
-static bool reads_back(uint64_t m, int p, int e, double v, bool is_float)
+/*
+ * Java's Float.toString / Double.toString as the JDKs Flink runs on (8 to
+ * 18) compute them: a port of sun.misc/jdk.internal.math.FloatingDecimal's
+ * BinaryToASCIIBuffer.dtoa and getChars, quirks included (big integers
+ * print their exact digits: Float.toString(2.28195488E8f) is
+ * "2.28195488E8"; the digit loop's fixed-width arithmetic wraps as Java's
+ * does). Checked against JDK 17 on millions of random values. JDK 19+
+ * prints the shortest digits instead, which differs for such values.
+ */
+
+/* A small unsigned big integer, little-endian 32-bit words. */
+struct bn {
+	int n;
+	uint32_t w[80];
+};
+
+static void bn_set_u64(struct bn *a, uint64_t v)
 {
-	char tmp[48];
-	snprintf(tmp, sizeof(tmp), "%llue%d", (unsigned long long)m, e - (p - 1));
-	return is_float ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v;
+	a->n = 0;
+	while (v) {
+		a->w[a->n++] = (uint32_t)v;
+		v >>= 32;
+	}
 }
 
-/*
- * Java's digits (JDK 19+ Double/Float.toString) for finite v > 0: among the
- * shortest decimals (two digits or more) that read back as v, the closest.
- * Returns the digit count with trailing zeros dropped, and *e10 the
- * exponent of the first digit (v ~ d0.d1d2... x 10^e10).
- */
-static int java_digits(double v, bool is_float, char dig[24], int *e10)
+static void bn_mul_small(struct bn *a, uint32_t m)
 {
-	char tmp[48];
-	int maxp = is_float ? 9 : 17, p, e = 0;
-	uint64_t m = 0;
-	for (p = 2; p <= maxp; p++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
-		/* tmp is "d.ddde+XX": the p digits as an integer and the exponent. */
-		m = 0;
-		const char *q = tmp;
-		for (; *q && *q != 'e'; q++)
-			if (*q >= '0' && *q <= '9')
-				m = m * 10 + (uint64_t)(*q - '0');
-		e = atoi(q + 1);
-		if (reads_back(m, p, e, v, is_float))
-			break;
-		/* The correctly rounded decimal misses; its neighbour on v's other
-		 * side may not (the rounding interval is lopsided at powers of 2). */
-		double dm = strtod(tmp, NULL);
-		uint64_t lo = 1, hi;
-		for (int k = 1; k < p; k++)
-			lo *= 10;
-		hi = lo * 10;
-		uint64_t m2 = dm < v ? m + 1 : m - 1;
-		if (m2 >= lo && m2 < hi && reads_back(m2, p, e, v, is_float)) {
-			m = m2;
-			break;
+	uint64_t carry = 0;
+	for (int i = 0; i < a->n; i++) {
+		uint64_t t = (uint64_t)a->w[i] * m + carry;
+		a->w[i] = (uint32_t)t;
+		carry = t >> 32;
+	}
+	if (carry && a->n < (int)SL_ARRAY_LEN(a->w))
+		a->w[a->n++] = (uint32_t)carry;
+}
+
+static void bn_mul_pow5(struct bn *a, int p5)
+{
+	for (; p5 >= 13; p5 -= 13)
+		bn_mul_small(a, 1220703125u); /* 5^13 */
+	uint32_t m = 1;
+	while (p5-- > 0)
+		m *= 5;
+	if (m > 1)
+		bn_mul_small(a, m);
+}
+
+static void bn_shl(struct bn *a, int bits)
+{
+	int words = bits / 32, sh = bits % 32;
+	if (a->n == 0)
+		return;
+	SL_ASSERT(a->n + words + 1 <= (int)SL_ARRAY_LEN(a->w));
+	a->w[a->n + words] = 0;
+	for (int i = a->n - 1; i >= 0; i--) {
+		uint64_t t = (uint64_t)a->w[i] << sh;
+		a->w[i + words + 1] |= (uint32_t)(t >> 32);
+		a->w[i + words] = (uint32_t)t;
+	}
+	for (int i = 0; i < words; i++)
+		a->w[i] = 0;
+	a->n += words + 1;
+	while (a->n && a->w[a->n - 1] == 0)
+		a->n--;
+}
+
+/* 5^p5 * 2^p2 times v. */
+static void bn_set_mul_pow52(struct bn *a, uint64_t v, int p5, int p2)
+{
+	bn_set_u64(a, v);
+	bn_mul_pow5(a, p5);
+	bn_shl(a, p2);
+}
+
+static int bn_cmp(const struct bn *a, const struct bn *b)
+{
+	if (a->n != b->n)
+		return a->n < b->n ? -1 : 1;
+	for (int i = a->n - 1; i >= 0; i--)
+		if (a->w[i] != b->w[i])
+			return a->w[i] < b->w[i] ? -1 : 1;
+	return 0;
+}
+
+static void bn_add(struct bn *r, const struct bn *a, const struct bn *b)
+{
+	uint64_t carry = 0;
+	int n = SL_MAX(a->n, b->n);
+	for (int i = 0; i < n; i++) {
+		uint64_t t = carry + (i < a->n ? a->w[i] : 0) + (i < b->n ? b->w[i] : 0);
+		r->w[i] = (uint32_t)t;
+		carry = t >> 32;
+	}
+	r->n = n;
+	if (carry)
+		r->w[r->n++] = (uint32_t)carry;
+}
+
+/* a -= b, a >= b. */
+static void bn_sub(struct bn *a, const struct bn *b)
+{
+	int64_t borrow = 0;
+	for (int i = 0; i < a->n; i++) {
+		int64_t t = (int64_t)a->w[i] - (i < b->n ? b->w[i] : 0) - borrow;
+		borrow = t < 0;
+		a->w[i] = (uint32_t)(t + (borrow << 32));
+	}
+	while (a->n && a->w[a->n - 1] == 0)
+		a->n--;
+}
+
+/* FDBigInteger.quoRemIteration: q = b / s, b = (b % s) * 10. */
+static int bn_quo_rem(struct bn *b, const struct bn *s)
+{
+	int q = 0;
+	while (q < 10 && bn_cmp(b, s) >= 0) {
+		bn_sub(b, s);
+		q++;
+	}
+	bn_mul_small(b, 10);
+	return q;
+}
+
+static const uint8_t n_5_bits[] = {0,  3,  5,  7,  10, 12, 14, 17, 19, 21, 24, 26, 28, 31,
+				   33, 35, 38, 40, 42, 45, 47, 49, 52, 54, 56, 59, 61};
+
+/* FloatingDecimal's insignificantDigitsNumber. */
+static const uint8_t insignificant_digits[] = {
+	0,  0,	0,  0,	1,  1,	1,  2,	2,  2,	3,  3,	3,  3,	4,  4,	4,  5,  5,  5,	6,  6,
+	6,  6,	7,  7,	7,  8,	8,  8,	9,  9,	9,  9,	10, 10, 10, 11, 11, 11, 12, 12, 12, 12,
+	13, 13, 13, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 17, 17, 17, 18, 18, 18, 19,
+};
+
+static uint64_t pow5_u64(int p)
+{
+	uint64_t v = 1;
+	while (p-- > 0)
+		v *= 5;
+	return v;
+}
+
+struct fd_digits {
+	char d[32];
+	int n;
+	int dec_exp; /* value = 0.d x 10^dec_exp */
+};
+
+static void fd_roundup(struct fd_digits *fd)
+{
+	int i = fd->n - 1;
+	char q = fd->d[i];
+	if (q == '9') {
+		while (q == '9' && i > 0) {
+			fd->d[i] = '0';
+			q = fd->d[--i];
+		}
+		if (q == '9') {
+			fd->dec_exp += 1;
+			fd->d[0] = '1';
+			return;
 		}
 	}
-	if (p > maxp) /* cannot happen: maxp digits always read back */
-		p = maxp;
-	int n = p;
-	for (int k = n - 1; k >= 0; k--) {
-		dig[k] = (char)('0' + m % 10);
-		m /= 10;
+	fd->d[i] = (char)(q + 1);
+}
+
+/* developLongDigits(0, lvalue, insignificant). */
+static void fd_long_digits(struct fd_digits *fd, uint64_t lv, int insig)
+{
+	int dec_exp = 0;
+	if (insig) {
+		uint64_t pow10 = pow5_u64(insig) << insig;
+		uint64_t residue = lv % pow10;
+		lv /= pow10;
+		dec_exp += insig;
+		if (residue >= (pow10 >> 1))
+			lv++;
 	}
-	while (n > 1 && dig[n - 1] == '0')
-		n--;
-	*e10 = e;
-	return n;
+	char rev[24];
+	int k = 0;
+	while (lv % 10 == 0) {
+		dec_exp++;
+		lv /= 10;
+	}
+	while (lv) {
+		rev[k++] = (char)('0' + lv % 10);
+		lv /= 10;
+	}
+	for (int j = 0; j < k; j++)
+		fd->d[j] = rev[k - 1 - j];
+	fd->n = k;
+	fd->dec_exp = dec_exp + k;
+}
+
+/* estimateDecExp: floor of an estimate of log10 of the value. */
+static int fd_estimate_dec_exp(uint64_t fract_bits, int bin_exp)
+{
+	uint64_t bits = 0x3ff0000000000000ull | (fract_bits & 0x000fffffffffffffull);
+	double d2;
+	memcpy(&d2, &bits, 8);
+	double d = (d2 - 1.5) * 0.289529654 + 0.176091259 + (double)bin_exp * 0.301029995663981;
+	return (int)floor(d);
+}
+
+/* BinaryToASCIIBuffer.dtoa (isCompatibleFormat true): fract_bits has its
+ * high-order bit at bit 52. */
+static void fd_dtoa(struct fd_digits *fd, int bin_exp, uint64_t fract_bits, int n_sig_bits)
+{
+	const int tail_zeros = __builtin_ctzll(fract_bits);
+	const int n_fract_bits = 53 - tail_zeros;
+	int n_tiny_bits = SL_MAX(0, n_fract_bits - bin_exp - 1);
+	if (bin_exp <= 62 && bin_exp >= -21 && n_tiny_bits < 27 &&
+	    n_fract_bits + n_5_bits[n_tiny_bits] < 64 && n_tiny_bits == 0) {
+		int insig = 0;
+		if (bin_exp > n_sig_bits) {
+			int p2 = bin_exp - n_sig_bits - 1;
+			if (p2 > 1 && p2 < (int)sizeof(insignificant_digits))
+				insig = insignificant_digits[p2];
+		}
+		uint64_t lv = bin_exp >= 52 ? fract_bits << (bin_exp - 52) : fract_bits >> (52 - bin_exp);
+		fd_long_digits(fd, lv, insig);
+		return;
+	}
+	int dec_exp = fd_estimate_dec_exp(fract_bits, bin_exp);
+	int b5 = SL_MAX(0, -dec_exp), b2 = b5 + n_tiny_bits + bin_exp;
+	int s5 = SL_MAX(0, dec_exp), s2 = s5 + n_tiny_bits;
+	int m5 = b5, m2 = b2 - n_sig_bits;
+	fract_bits >>= tail_zeros;
+	b2 -= n_fract_bits - 1;
+	int common2 = SL_MIN(b2, s2);
+	b2 -= common2;
+	s2 -= common2;
+	m2 -= common2;
+	if (n_fract_bits == 1)
+		m2 -= 1;
+	if (m2 < 0) {
+		b2 -= m2;
+		s2 -= m2;
+		m2 = 0;
+	}
+	int ndigit = 0, q;
+	bool low, high;
+	int64_t low_digit_difference;
+	int b_bits = n_fract_bits + b2 + (b5 < (int)sizeof(n_5_bits) ? n_5_bits[b5] : b5 * 3);
+	int ten_s_bits =
+	    s2 + 1 + (s5 + 1 < (int)sizeof(n_5_bits) ? n_5_bits[s5 + 1] : (s5 + 1) * 3);
+	if (b_bits < 64 && ten_s_bits < 64) {
+		/* Java int (below 32 bits) or long arithmetic, wrapping as Java's. */
+		bool ints = b_bits < 32 && ten_s_bits < 32;
+#define WRAP(x) (ints ? (int64_t)(int32_t)(uint32_t)(uint64_t)(x) : (int64_t)(uint64_t)(x))
+		int64_t b = WRAP((uint64_t)WRAP((uint64_t)fract_bits * pow5_u64(b5)) << b2);
+		int64_t s = WRAP(pow5_u64(s5) << s2);
+		int64_t m = WRAP(pow5_u64(m5) << m2);
+		int64_t tens = WRAP((uint64_t)s * 10u);
+		q = (int)(b / s);
+		b = WRAP((uint64_t)(b % s) * 10u);
+		m = WRAP((uint64_t)m * 10u);
+		low = b < m;
+		high = WRAP((uint64_t)b + (uint64_t)m) > tens;
+		if (q == 0 && !high)
+			dec_exp--;
+		else
+			fd->d[ndigit++] = (char)('0' + q);
+		if (dec_exp < -3 || dec_exp >= 8)
+			high = low = false;
+		while (!low && !high && ndigit < (int)sizeof(fd->d)) {
+			q = (int)(b / s);
+			b = WRAP((uint64_t)(b % s) * 10u);
+			m = WRAP((uint64_t)m * 10u);
+			if (m > 0) {
+				low = b < m;
+				high = WRAP((uint64_t)b + (uint64_t)m) > tens;
+			} else {
+				low = high = true; /* Java's "m might overflow" hack */
+			}
+			fd->d[ndigit++] = (char)('0' + q);
+		}
+		low_digit_difference = WRAP((uint64_t)WRAP((uint64_t)b << 1) - (uint64_t)tens);
+#undef WRAP
+	} else {
+		static _Thread_local struct bn sv, bv, mv, tsv, sum;
+		bn_set_mul_pow52(&sv, 1, s5, s2);
+		bn_set_mul_pow52(&bv, fract_bits, b5, b2);
+		bn_set_mul_pow52(&mv, 1, m5 + 1, m2 + 1);
+		bn_set_mul_pow52(&tsv, 1, s5 + 1, s2 + 1);
+		q = bn_quo_rem(&bv, &sv);
+		low = bn_cmp(&bv, &mv) < 0;
+		bn_add(&sum, &bv, &mv);
+		high = bn_cmp(&tsv, &sum) <= 0;
+		if (q == 0 && !high)
+			dec_exp--;
+		else
+			fd->d[ndigit++] = (char)('0' + q);
+		if (dec_exp < -3 || dec_exp >= 8)
+			high = low = false;
+		while (!low && !high && ndigit < (int)sizeof(fd->d)) {
+			q = bn_quo_rem(&bv, &sv);
+			bn_mul_small(&mv, 10);
+			low = bn_cmp(&bv, &mv) < 0;
+			bn_add(&sum, &bv, &mv);
+			high = bn_cmp(&tsv, &sum) <= 0;
+			fd->d[ndigit++] = (char)('0' + q);
+		}
+		low_digit_difference = 0;
+		if (high && low) {
+			bn_shl(&bv, 1);
+			low_digit_difference = bn_cmp(&bv, &tsv);
+		}
+	}
+	fd->dec_exp = dec_exp + 1;
+	fd->n = ndigit;
+	if (high) {
+		if (low) {
+			if (low_digit_difference == 0) {
+				if ((fd->d[fd->n - 1] & 1) != 0)
+					fd_roundup(fd);
+			} else if (low_digit_difference > 0) {
+				fd_roundup(fd);
+			}
+		} else {
+			fd_roundup(fd);
+		}
+	}
+}
+
+/* getChars. */
+static int fd_chars(const struct fd_digits *fd, bool neg, char *buf)
+{
+	int i = 0, de = fd->dec_exp, n = fd->n;
+	if (neg)
+		buf[i++] = '-';
+	if (de > 0 && de < 8) {
+		int len = SL_MIN(n, de);
+		memcpy(buf + i, fd->d, (size_t)len);
+		i += len;
+		if (len < de) {
+			memset(buf + i, '0', (size_t)(de - len));
+			i += de - len;
+			buf[i++] = '.';
+			buf[i++] = '0';
+		} else {
+			buf[i++] = '.';
+			if (len < n) {
+				memcpy(buf + i, fd->d + len, (size_t)(n - len));
+				i += n - len;
+			} else {
+				buf[i++] = '0';
+			}
+		}
+	} else if (de <= 0 && de > -3) {
+		buf[i++] = '0';
+		buf[i++] = '.';
+		memset(buf + i, '0', (size_t)-de);
+		i += -de;
+		memcpy(buf + i, fd->d, (size_t)n);
+		i += n;
+	} else {
+		buf[i++] = fd->d[0];
+		buf[i++] = '.';
+		if (n > 1) {
+			memcpy(buf + i, fd->d + 1, (size_t)(n - 1));
+			i += n - 1;
+		} else {
+			buf[i++] = '0';
+		}
+		i += sprintf(buf + i, "E%d", de <= 0 ? -(-de + 1) : de - 1);
+	}
+	buf[i] = '\0';
+	return i;
 }
 
 static int java_number(double v, bool is_float, char *buf)
 {
-	char dig[24];
-	int n, e, o = 0;
+	struct fd_digits fd;
+	uint64_t fract;
+	int bin_exp, n_sig;
+	bool neg;
 	if (isnan(v))
 		return sprintf(buf, "NaN");
 	if (isinf(v))
 		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
 	if (v == 0)
 		return sprintf(buf, signbit(v) ? "-0.0" : "0.0");
-	if (v < 0) {
-		buf[o++] = '-';
-		v = -v;
-	}
-	n = java_digits(v, is_float, dig, &e);
-	if (e >= -3 && e < 7) {
-		if (e >= 0) {
-			for (int k = 0; k <= e; k++)
-				buf[o++] = k < n ? dig[k] : '0';
-			buf[o++] = '.';
-			if (n > e + 1)
-				for (int k = e + 1; k < n; k++)
-					buf[o++] = dig[k];
-			else
-				buf[o++] = '0';
+	neg = signbit(v);
+	if (is_float) {
+		float f = (float)v;
+		uint32_t bits;
+		memcpy(&bits, &f, 4);
+		uint32_t fb = bits & 0x7fffffu;
+		bin_exp = (int)((bits >> 23) & 0xff);
+		if (bin_exp == 0) {
+			int lz = __builtin_clz(fb), shift = lz - (31 - 23);
+			fb <<= shift;
+			bin_exp = 1 - shift;
+			n_sig = 32 - lz;
 		} else {
-			buf[o++] = '0';
-			buf[o++] = '.';
-			for (int k = 0; k < -e - 1; k++)
-				buf[o++] = '0';
-			for (int k = 0; k < n; k++)
-				buf[o++] = dig[k];
+			fb |= 0x800000u;
+			n_sig = 24;
 		}
-		buf[o] = '\0';
-		return o;
+		bin_exp -= 127;
+		fract = (uint64_t)fb << (52 - 23);
+	} else {
+		uint64_t bits;
+		memcpy(&bits, &v, 8);
+		fract = bits & 0x000fffffffffffffull;
+		bin_exp = (int)((bits >> 52) & 0x7ff);
+		if (bin_exp == 0) {
+			int lz = __builtin_clzll(fract), shift = lz - (63 - 52);
+			fract <<= shift;
+			bin_exp = 1 - shift;
+			n_sig = 64 - lz;
+		} else {
+			fract |= 1ull << 52;
+			n_sig = 53;
+		}
+		bin_exp -= 1023;
 	}
-	buf[o++] = dig[0];
-	buf[o++] = '.';
-	if (n > 1)
-		for (int k = 1; k < n; k++)
-			buf[o++] = dig[k];
-	else
-		buf[o++] = '0';
-	return o + sprintf(buf + o, "E%d", e);
+	fd_dtoa(&fd, bin_exp, fract, n_sig);
+	return fd_chars(&fd, neg, buf);
 }
 
 int sl_java_float_to_string(float v, char *buf)
@@ -1259,23 +1581,43 @@ static inline int put_str(struct sl_batch *b, uint32_t col, uint32_t r, const ch
 	return sl_batch_set_str(b, col, r, s, len) ? 0 : -ENOBUFS;
 }
 
+/* Bytes a[0..len) == b[0..len), inlined: keys are short and a libc call costs more. */
+static inline bool key_eq(const char *a, const char *b, size_t len)
+{
+	uint64_t x, y;
+	while (len >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+		a += 8;
+		b += 8;
+		len -= 8;
+	}
+	while (len--)
+		if (*a++ != *b++)
+			return false;
+	return true;
+}
+
 /*
- * One field value v (not null, not missing) into column c of row r of b, or
- * only checked when b is NULL. Returns 0, -EINVAL (cause set) or -ENOBUFS.
+ * One field value v (JSON null allowed: the column stays NULL) into column c
+ * of row r of b, or only checked when b is NULL. The common cases (a string
+ * for STRING, an integer for INT/BIGINT) take one call into the JSON layer.
+ * Returns 0, -EINVAL (cause set) or -ENOBUFS.
  */
 static inline int convert(struct sl_decoder *d, const struct fmt_col *c, struct sl_json_elem v,
 			  struct sl_batch *b, uint32_t r)
 {
+	const char *s;
+	size_t len;
+	int64_t i;
 	if (c->type == SL_T_STRING) {
+		if (SL_LIKELY(sl_json_get_string(v, &s, &len)))
+			return b ? put_str(b, c->col, r, s, len) : 0;
 		enum sl_json_type jt = sl_json_type(v);
-		const char *s;
-		size_t len;
-		if (!b)
+		if (!b || jt == SL_JSON_NULL)
 			return 0; /* anything converts to a STRING */
-		if (SL_LIKELY(jt == SL_JSON_STRING)) {
-			sl_json_get_string(v, &s, &len);
-			return put_str(b, c->col, r, s, len);
-		}
 		if (jt == SL_JSON_OBJECT || jt == SL_JSON_ARRAY) {
 			ssize_t n = sl_json_minify(v, b->heap + b->heap_len, sl_batch_heap_free(b));
 			if (n < 0)
@@ -1286,6 +1628,13 @@ static inline int convert(struct sl_decoder *d, const struct fmt_col *c, struct 
 		s = fmt_as_text(d, v, &len);
 		return put_str(b, c->col, r, s, len);
 	}
+	if (c->type == SL_T_BIGINT && SL_LIKELY(sl_json_get_int64(v, &i))) {
+		if (b)
+			sl_batch_set_i(b, c->col, r, i);
+		return 0;
+	}
+	if (sl_json_type(v) == SL_JSON_NULL)
+		return 0;
 	union sl_val val;
 	bool null;
 	int rc = convert_scalar(d, c, v, &val, &null);
@@ -1322,7 +1671,7 @@ int fmt_row(struct sl_decoder *d, struct sl_json_elem v, int kind, const char *w
 	while (sl_json_iter_next(&it, &key, &klen, &val)) {
 		int idx;
 		if (guess < f->n_phys && f->phys[guess].name_len == klen &&
-		    memcmp(f->phys[guess].name, key, klen) == 0)
+		    key_eq(f->phys[guess].name, key, klen))
 			idx = (int)guess;
 		else
 			idx = fmt_lookup(f, key, klen);
@@ -1346,11 +1695,7 @@ int fmt_row(struct sl_decoder *d, struct sl_json_elem v, int kind, const char *w
 	}
 	for (uint64_t m = present; m; m &= m - 1) {
 		uint32_t idx = (uint32_t)__builtin_ctzll(m);
-		struct sl_json_elem fv = d->slot[idx];
-		enum sl_json_type ft = sl_json_type(fv);
-		if (ft == SL_JSON_NULL)
-			continue; /* stays NULL */
-		rc = convert(d, &f->phys[idx], fv, b, r);
+		rc = convert(d, &f->phys[idx], d->slot[idx], b, r);
 		if (rc < 0)
 			return rc;
 	}
