@@ -63,6 +63,67 @@ void sl_batch_reset(struct sl_batch *b, const struct sl_schema *s)
 	b->next = NULL;
 }
 
+uint32_t sl_batch_append_rows(struct sl_batch *dst, const struct sl_batch *src,
+			      const uint16_t *rows, uint32_t n)
+{
+	SL_DASSERT(dst->n_cols == src->n_cols);
+	const struct sl_schema *s = src->schema;
+	uint32_t room = SL_BATCH_ROWS - dst->n_rows;
+	if (n > room)
+		n = room;
+	/* How many fit the heap: the strings of a prefix of rows. */
+	uint32_t free_bytes = sl_batch_heap_free(dst), k = 0;
+	bool has_str = false;
+	for (uint32_t c = 0; c < s->n_fields; c++)
+		has_str |= s->fields[c].type == SL_T_STRING;
+	if (has_str) {
+		uint64_t need = 0;
+		for (; k < n; k++) {
+			uint32_t r = rows[k];
+			for (uint32_t c = 0; c < s->n_fields; c++)
+				if (s->fields[c].type == SL_T_STRING && sl_batch_is_valid(src, c, r))
+					need += src->cols[c].v[r].s.len;
+			if (need > free_bytes)
+				break;
+		}
+	} else {
+		k = n;
+	}
+	uint32_t base = dst->n_rows;
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t r = rows[i];
+		dst->kind[base + i] = src->kind[r];
+		dst->ingest_ns[base + i] = src->ingest_ns[r];
+		dst->event_ms[base + i] = src->event_ms[r];
+		dst->key_hash[base + i] = src->key_hash[r];
+	}
+	for (uint32_t c = 0; c < s->n_fields; c++) {
+		const struct sl_col *sc = &src->cols[c];
+		struct sl_col *dc = &dst->cols[c];
+		bool str = s->fields[c].type == SL_T_STRING;
+		for (uint32_t i = 0; i < k; i++) {
+			uint32_t r = rows[i], o = base + i;
+			uint64_t bit = 1ull << (o & 63);
+			if ((o & 63) == 0 || i == 0) /* first use of this word in dst */
+				dc->valid[o >> 6] &= (o & 63) ? (bit - 1) : 0;
+			if (!((sc->valid[r >> 6] >> (r & 63)) & 1))
+				continue;
+			dc->valid[o >> 6] |= bit;
+			if (str) {
+				uint32_t len = sc->v[r].s.len;
+				memcpy(dst->heap + dst->heap_len, src->heap + sc->v[r].s.off, len);
+				dc->v[o].s.off = dst->heap_len;
+				dc->v[o].s.len = len;
+				dst->heap_len += len;
+			} else {
+				dc->v[o] = sc->v[r];
+			}
+		}
+	}
+	dst->n_rows += k;
+	return k;
+}
+
 bool sl_batch_copy_row(struct sl_batch *dst, const struct sl_batch *src, uint32_t r)
 {
 	SL_DASSERT(dst->n_cols == src->n_cols);

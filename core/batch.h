@@ -160,6 +160,14 @@ static inline char *sl_batch_str_reserve(struct sl_batch *b, uint32_t col, uint3
 }
 
 /*
+ * Appends rows src[rows[0..n)] (same schema) to dst, column by column, as
+ * many as fit (row slots and string heap). Returns how many were appended
+ * (a prefix of rows). Also copies key hashes when src carries them.
+ */
+uint32_t sl_batch_append_rows(struct sl_batch *dst, const struct sl_batch *src,
+			      const uint16_t *rows, uint32_t n);
+
+/*
  * Copies row r of src (same schema) to the end of dst. Returns false if dst
  * is full or its heap has no room; dst is then unchanged.
  */

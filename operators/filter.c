@@ -56,10 +56,9 @@ static int filter_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	if (n_sel == 0)
 		return 0;
 	struct sl_batch *out = sl_worker_batch(w, in->schema);
-	for (uint32_t i = 0; i < n_sel; i++) {
-		bool ok = sl_batch_copy_row(out, in, sel[i]);
-		SL_ASSERT(ok); /* a subset of one batch always fits in one batch */
-	}
+	uint32_t k = sl_batch_append_rows(out, in, sel, n_sel);
+	SL_ASSERT(k == n_sel); /* a subset of one batch always fits in one batch */
+	out->hash_src = in->hash_src;
 	rc = sl_emit(w, ni, out);
 	sl_worker_put(w, out);
 	return rc;

@@ -113,32 +113,49 @@ static int key_by_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 		return sl_emit(w, ni, in);
 	}
 	int rc = 0;
+	/* Hash every row, then move the rows of each destination together,
+	 * column by column (sl_batch_append_rows). */
+	uint16_t dest[SL_BATCH_ROWS];
+	uint16_t order[SL_BATCH_ROWS];
+	uint32_t count[SL_MAX_WORKERS + 1] = {0};
 	for (uint32_t r = 0; r < in->n_rows; r++) {
 		int len = sl_key_encode(in, r, s->cols, s->n_keys, key, sizeof(key));
 		if (len < 0) {
 			sl_worker_bad_row(w, ni, "key", "key longer than 4096 bytes", in, r);
+			dest[r] = UINT16_MAX;
 			continue;
 		}
 		uint64_t hash = sl_key_hash(key, (size_t)len);
+		in->key_hash[r] = hash;
 		uint32_t kg = sl_keygroup_of(hash, s->max_parallelism);
-		uint32_t dest = sl_keygroup_worker(kg, s->max_parallelism, w->n_workers);
-		for (;;) {
-			struct sl_batch *b = st->pending[dest];
+		dest[r] = (uint16_t)sl_keygroup_worker(kg, s->max_parallelism, w->n_workers);
+		count[dest[r] + 1]++;
+	}
+	for (uint32_t d = 0; d < w->n_workers; d++) /* counting sort: starts */
+		count[d + 1] += count[d];
+	uint32_t start[SL_MAX_WORKERS + 1];
+	memcpy(start, count, sizeof(uint32_t) * (w->n_workers + 1));
+	for (uint32_t r = 0; r < in->n_rows; r++)
+		if (dest[r] != UINT16_MAX)
+			order[count[dest[r]]++] = (uint16_t)r;
+	for (uint32_t d = 0; d < w->n_workers; d++) {
+		uint32_t i = start[d], end = start[d + 1];
+		while (i < end) {
+			struct sl_batch *b = st->pending[d];
 			if (!b) {
-				b = st->pending[dest] = sl_worker_batch(w, in->schema);
+				b = st->pending[d] = sl_worker_batch(w, in->schema);
 				b->hash_src = hash_src;
-				st->pending_since_ns[dest] = w->now_ns;
+				st->pending_since_ns[d] = w->now_ns;
 				st->n_pending++;
 			}
-			if (sl_batch_copy_row(b, in, r)) {
-				b->key_hash[b->n_rows - 1] = hash;
-				break;
+			uint32_t k = sl_batch_append_rows(b, in, order + i, end - i);
+			i += k;
+			/* Full (or no room for the next row's strings): send it. */
+			if (i < end || sl_batch_full(b)) {
+				SL_ASSERT(k > 0 || b->n_rows > 0);
+				rc = flush_dest(w, ni, d);
 			}
-			SL_ASSERT(b->n_rows > 0); /* a row of a batch fits an empty batch */
-			rc = flush_dest(w, ni, dest);
 		}
-		if (sl_batch_full(st->pending[dest]))
-			rc = flush_dest(w, ni, dest);
 	}
 	if (st->n_pending)
 		sl_worker_wake_at(w, w->now_ns + SL_FLUSH_TICK_NS);
