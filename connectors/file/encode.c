@@ -84,56 +84,112 @@ ssize_t sl_encode_header(const struct sl_encoder *e, char *buf, size_t cap)
 	return (ssize_t)o;
 }
 
+/* Appends the row's columns (only cols when n_cols is not all) as a JSON
+ * object body "\"a\":1,\"b\":\"x\"" — no braces. Returns the new offset or -ENOSPC. */
+static ssize_t json_fields(const struct sl_encoder *e, const struct sl_batch *b, uint32_t r,
+			   const uint32_t *cols, uint32_t n_cols, char *buf, size_t o, size_t cap)
+{
+	const struct sl_schema *s = e->schema;
+	char num[64];
+	for (uint32_t k = 0; k < n_cols; k++) {
+		uint32_t c = cols ? cols[k] : k;
+		if (o + e->key_len[c] + 2 + 48 > cap)
+			return -ENOSPC;
+		if (k)
+			buf[o++] = ',';
+		memcpy(buf + o, e->keys + e->key_off[c], e->key_len[c]);
+		o += e->key_len[c];
+		if (!sl_batch_is_valid(b, c, r)) {
+			memcpy(buf + o, "null", 4);
+			o += 4;
+			continue;
+		}
+		enum sl_type t = s->fields[c].type;
+		union sl_val v = b->cols[c].v[r];
+		if (t == SL_T_STRING) {
+			ssize_t n = sl_json_escape(b->heap + v.s.off, v.s.len, buf + o, cap - o - 2);
+			if (n < 0)
+				return n;
+			o += (size_t)n;
+		} else if (t == SL_T_DATE || t == SL_T_TIMESTAMP || t == SL_T_TIMESTAMP_LTZ ||
+			   (sl_type_is_float(t) && (v.f != v.f || v.f - v.f != 0))) {
+			/* Dates, times and non-finite numbers are JSON strings. */
+			int n = sl_value_format(t, v, num);
+			buf[o++] = '"';
+			memcpy(buf + o, num, (size_t)n);
+			o += (size_t)n;
+			buf[o++] = '"';
+		} else {
+			o += (size_t)sl_value_format(t, v, buf + o);
+		}
+	}
+	return (ssize_t)o;
+}
+
+static ssize_t lit(char *buf, size_t o, size_t cap, const char *s)
+{
+	size_t n = strlen(s);
+	if (o + n > cap)
+		return -ENOSPC;
+	memcpy(buf + o, s, n);
+	return (ssize_t)(o + n);
+}
+
+#define STEP(expr)                                                                                 \
+	do {                                                                                       \
+		ssize_t step_ = (expr);                                                            \
+		if (step_ < 0)                                                                     \
+			return step_;                                                              \
+		o = (size_t)step_;                                                                 \
+	} while (0)
+
 ssize_t sl_encode_row(const struct sl_encoder *e, const struct sl_batch *b, uint32_t r, char *buf,
 		      size_t cap)
 {
 	const struct sl_schema *s = e->schema;
 	size_t o = 0;
-	char num[64];
+	uint32_t n = s->n_fields;
+	bool add = sl_kind_is_add(b->kind[r]);
 	if (cap < 64)
 		return -ENOSPC;
-	if (e->format == SL_ENC_JSONL) {
+	switch (e->format) {
+	case SL_ENC_JSONL:
 		memcpy(buf, "{\"_kind\":\"", 10);
 		memcpy(buf + 10, sl_kind_str(b->kind[r]), 2);
 		buf[12] = '"';
 		o = 13;
-		for (uint32_t c = 0; c < s->n_fields; c++) {
-			if (o + e->key_len[c] + 2 + 48 > cap)
-				return -ENOSPC;
+		if (n) {
 			buf[o++] = ',';
-			memcpy(buf + o, e->keys + e->key_off[c], e->key_len[c]);
-			o += e->key_len[c];
-			if (!sl_batch_is_valid(b, c, r)) {
-				memcpy(buf + o, "null", 4);
-				o += 4;
-				continue;
-			}
-			enum sl_type t = s->fields[c].type;
-			union sl_val v = b->cols[c].v[r];
-			if (t == SL_T_STRING) {
-				ssize_t n = sl_json_escape(b->heap + v.s.off, v.s.len, buf + o,
-							   cap - o - 2);
-				if (n < 0)
-					return n;
-				o += (size_t)n;
-			} else if (t == SL_T_DATE || t == SL_T_TIMESTAMP ||
-				   (sl_type_is_float(t) && (v.f != v.f || v.f - v.f != 0))) {
-				/* Dates, times and non-finite numbers are JSON strings. */
-				int n = sl_value_format(t, v, num);
-				buf[o++] = '"';
-				memcpy(buf + o, num, (size_t)n);
-				o += (size_t)n;
-				buf[o++] = '"';
-			} else {
-				int n = sl_value_format(t, v, buf + o);
-				o += (size_t)n;
-			}
+			STEP(json_fields(e, b, r, NULL, n, buf, o, cap));
 		}
-		if (o + 2 > cap)
-			return -ENOSPC;
-		buf[o++] = '}';
-		buf[o++] = '\n';
+		STEP(lit(buf, o, cap, "}\n"));
 		return (ssize_t)o;
+	case SL_ENC_DEBEZIUM:
+		STEP(lit(buf, o, cap, add ? "{\"before\":null,\"after\":{" : "{\"before\":{"));
+		STEP(json_fields(e, b, r, NULL, n, buf, o, cap));
+		STEP(lit(buf, o, cap, add ? "},\"op\":\"c\"}\n" : "},\"after\":null,\"op\":\"d\"}\n"));
+		return (ssize_t)o;
+	case SL_ENC_CANAL:
+		STEP(lit(buf, o, cap, "{\"data\":[{"));
+		STEP(json_fields(e, b, r, NULL, n, buf, o, cap));
+		STEP(lit(buf, o, cap, add ? "}],\"old\":null,\"type\":\"INSERT\"}\n"
+					  : "}],\"old\":null,\"type\":\"DELETE\"}\n"));
+		return (ssize_t)o;
+	case SL_ENC_UPSERT:
+		if (b->kind[r] == SL_KIND_UPDATE_BEFORE)
+			return 0;
+		STEP(lit(buf, o, cap, "{\"key\":{"));
+		STEP(json_fields(e, b, r, e->key_cols, e->n_keys, buf, o, cap));
+		if (b->kind[r] == SL_KIND_DELETE) {
+			STEP(lit(buf, o, cap, "},\"value\":null}\n"));
+			return (ssize_t)o;
+		}
+		STEP(lit(buf, o, cap, "},\"value\":{"));
+		STEP(json_fields(e, b, r, NULL, n, buf, o, cap));
+		STEP(lit(buf, o, cap, "}}\n"));
+		return (ssize_t)o;
+	case SL_ENC_CSV:
+		break;
 	}
 	if (e->kind_column) {
 		memcpy(buf, sl_kind_str(b->kind[r]), 2);

@@ -13,7 +13,9 @@
 #include "core/job.h"
 #include "core/worker.h"
 
-static const char *const sink_formats[] = {"jsonl", "csv", NULL};
+/* In the order of enum sl_enc_format. */
+static const char *const sink_formats[] = {"jsonl",      "csv",         "debezium-json",
+					   "canal-json", "upsert-json", NULL};
 static const char *const compressions[] = {"none", "zstd", NULL};
 static const char *const kind_modes[] = {"auto", "always", "never", NULL};
 enum { KIND_AUTO, KIND_ALWAYS, KIND_NEVER };
@@ -27,6 +29,7 @@ struct fsink_conf {
 	int64_t zstd_level;
 	int kind_column;
 	const char *delimiter;
+	struct sl_strlist key;
 };
 
 static const struct sl_option fsink_options[] = {
@@ -35,7 +38,11 @@ static const struct sl_option fsink_options[] = {
 	 .help = "directory for the part files (created if missing)"},
 	{.name = "format", .type = SL_OPT_ENUM, .def = "jsonl", .choices = sink_formats,
 	 .offset = offsetof(struct fsink_conf, format),
-	 .help = "jsonl: one JSON object per row with _kind; csv: header and rows"},
+	 .help = "jsonl: one JSON object per row with _kind; csv: header and rows; "
+		 "debezium-json / canal-json: change events (an update as a delete and an insert); "
+		 "upsert-json: {key, value} with value null for deletes (needs key)"},
+	{.name = "key", .type = SL_OPT_STRING_LIST, .offset = offsetof(struct fsink_conf, key),
+	 .help = "upsert-json: the key columns"},
 	{.name = "compression", .type = SL_OPT_ENUM, .def = "none", .choices = compressions,
 	 .offset = offsetof(struct fsink_conf, compression), .help = "zstd adds .zst"},
 	{.name = "max_bytes", .type = SL_OPT_SIZE_BYTES, .def = "128MiB", .min = 4096,
@@ -112,6 +119,19 @@ static int fsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *
 	if (strlen(c->delimiter) != 1)
 		return sl_diag_error(d, sl_node_pos_of(n, "delimiter"),
 				     "sink '%s': delimiter must be one byte", n->name);
+	if (c->format == SL_ENC_UPSERT) {
+		uint32_t cols[SL_MAX_KEYS];
+		char what[SL_NAME_MAX + 16];
+		snprintf(what, sizeof(what), "sink '%s': key", n->name);
+		if (c->key.n == 0 || c->key.n > SL_MAX_KEYS)
+			return sl_diag_error(d, n->pos, "sink '%s': upsert-json needs key: (1 to %u columns)",
+					     n->name, SL_MAX_KEYS);
+		if (sl_node_resolve_cols(&n->schema, &c->key, n, "key", what, cols, d) < 0)
+			return -EINVAL;
+	} else if (c->key.n) {
+		return sl_diag_error(d, sl_node_pos_of(n, "key"),
+				     "sink '%s': key is for format upsert-json", n->name);
+	}
 	int rc = mkdir_p(c->path);
 	if (rc < 0)
 		return sl_diag_error(d, sl_node_pos_of(n, "path"), "sink '%s': cannot create %s: %s",
@@ -137,6 +157,7 @@ static void write_done(struct sl_worker *w, struct sl_io *io, int res)
 
 static const char *ext_of(const struct fsink_conf *c)
 {
+	/* Every JSON-based format is JSON lines. */
 	return c->format == SL_ENC_CSV ? (c->compression ? "csv.zst" : "csv")
 				       : (c->compression ? "jsonl.zst" : "jsonl");
 }
@@ -177,6 +198,9 @@ static int fsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
 		    (c->kind_column == KIND_AUTO && ni->node->changelog);
 	sl_encoder_init(&st->enc, (enum sl_enc_format)c->format, &ni->node->schema, kind,
 			c->delimiter[0]);
+	for (uint32_t k = 0; k < c->key.n; k++)
+		st->enc.key_cols[st->enc.n_keys++] =
+			(uint32_t)sl_schema_find(&ni->node->schema, c->key.v[k]);
 	size_t wcap = c->compression ? ZSTD_compressBound(WBUF_BYTES) + 4096 : WBUF_BYTES;
 	for (int k = 0; k < 2; k++) {
 		st->w[k].mem = mi_malloc_aligned(wcap, 4096);
