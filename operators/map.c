@@ -56,6 +56,14 @@ static int add_field(struct sl_node *n, struct map_shared *s, const struct sl_sc
 	if (rc < 0)
 		return sl_diag_error(d, name_pos, "step '%s': column name '%s' is too long",
 				     n->name, name);
+	/* A column passed through keeps what its type alone does not say. */
+	int src = sl_expr_column(e);
+	if (src >= 0) {
+		struct sl_field *f = &n->schema.fields[n->schema.n_fields - 1];
+		f->precision = in->fields[src].precision;
+		f->scale = in->fields[src].scale;
+		f->not_null = in->fields[src].not_null;
+	}
 	return 0;
 }
 
