@@ -193,6 +193,7 @@ static int aggregate_prepare(struct sl_job *job, struct sl_node *n, struct sl_di
 	for (uint32_t k = 0; k < s->n_keys; k++) {
 		const struct sl_field *f = &in->schema.fields[s->key_cols[k]];
 		sl_schema_add(&n->schema, f->name, f->type, f->not_null);
+		n->schema.fields[k] = *f; /* DECIMAL precision and scale too */
 		s->out_key_cols[k] = k;
 	}
 	struct sl_cfg_node *aggs = c->aggregates;
