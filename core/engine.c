@@ -132,7 +132,9 @@ void sl_engine_fail(struct sl_engine *e, int err, const char *msg)
 		pthread_mutex_lock(&e->error_lock);
 		snprintf(e->error, sizeof(e->error), "%s", msg);
 		pthread_mutex_unlock(&e->error_lock);
-		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"job failed\" reason=\"%s\"", msg);
+		char q[1600];
+		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"job failed\" reason=%s",
+		       sl_log_quote(msg, strlen(msg), q, sizeof(q)));
 	}
 	atomic_store(&e->stop, true);
 	for (uint32_t i = 0; i < e->n_workers; i++)

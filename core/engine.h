@@ -45,7 +45,7 @@ struct sl_engine {
 	_Atomic int failed; /* first fatal error, negative errno */
 	_Atomic uint32_t n_done;
 	pthread_barrier_t ready;
-	char error[512];
+	char error[1536];
 	pthread_mutex_t error_lock;
 	int64_t start_ns;
 	int64_t end_ns;

@@ -39,7 +39,7 @@ void sl_log(enum sl_log_level l, int worker, const char *node, const char *fmt, 
 	static const char *const names[] = {"debug", "info", "warn", "error"};
 	if (!sl_log_enabled(l))
 		return;
-	char line[2048];
+	char line[4096];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct tm tm;

@@ -282,12 +282,12 @@ void sl_worker_bad_input(struct sl_worker *w, struct sl_nodeinst *ni, const char
 
 void sl_worker_fail(struct sl_worker *w, struct sl_nodeinst *ni, int err, const char *fmt, ...)
 {
-	char msg[400];
+	char msg[1400];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	char full[512];
+	char full[1536];
 	snprintf(full, sizeof(full), "%s%s%s", ni ? ni->node->name : "", ni ? ": " : "", msg);
 	if (!w->error)
 		w->error = err ? err : -EIO;

@@ -781,7 +781,7 @@ static int file_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 	struct sl_batch *b = sl_worker_batch(w, &ni->node->schema);
 	int64_t now = w->now_ns;
 	uint64_t consumed = 0;
-	char err[512];
+	char err[1024];
 	while (!sl_batch_full(b)) {
 		char *p = st->p;
 		uint64_t off = cur->off + (uint64_t)(p - (cur->mem + BUF_RESERVE)) - 0;
