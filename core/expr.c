@@ -105,6 +105,7 @@ enum op {
 	OP_LN,
 	OP_LOG10,
 	OP_EXP,
+	OP_MS_TO_TS, /* a BIGINT of epoch milliseconds read as a TIMESTAMP */
 	OP__COUNT
 };
 
@@ -1348,6 +1349,10 @@ static int run(const struct prog *pg, const struct sl_batch *in, uint32_t row,
 		case OP_EXP:
 			NULL1;
 			D.f = exp(A.f);
+			break;
+		case OP_MS_TO_TS:
+			NULL1;
+			D.i = A.i;
 			break;
 		case OP__COUNT:
 		default:
@@ -2800,6 +2805,7 @@ enum fn {
 	F_LN,
 	F_LOG10,
 	F_EXP,
+	F_TO_TS_LTZ,
 	F_CAST,
 	F_TRY_CAST,
 };
@@ -2844,6 +2850,7 @@ static const struct fn_def fns[] = {
 	{"ln", F_LN, 1, 1},
 	{"log10", F_LOG10, 1, 1},
 	{"exp", F_EXP, 1, 1},
+	{"to_timestamp_ltz", F_TO_TS_LTZ, 1, 2},
 	{"cast", F_CAST, 1, 1},
 	{"try_cast", F_TRY_CAST, 1, 1},
 };
@@ -3107,6 +3114,15 @@ static struct node *call(struct cc *cc, const struct fn_def *f, uint32_t off, st
 			if (i == 0)
 				ok = need(cc, a[i], t_bool(a[i]->type), fn, i + 1, "BOOLEAN");
 			break;
+		case F_TO_TS_LTZ:
+			if (i == 0)
+				ok = need(cc, a[i], t_int(a[i]->type), fn, i + 1, "an integer");
+			else
+				ok = need(cc, a[i],
+					  a[i]->kind == N_LIT && !a[i]->is_null &&
+						  (a[i]->v.i == 0 || a[i]->v.i == 3),
+					  fn, i + 1, "the constant 0 (seconds) or 3 (milliseconds)");
+			break;
 		default:
 			break;
 		}
@@ -3220,6 +3236,18 @@ static struct node *call(struct cc *cc, const struct fn_def *f, uint32_t off, st
 									      : OP_EXP;
 		n = op_node(cc, op, 0, SL_T_DOUBLE, off, a, na);
 		break;
+	case F_TO_TS_LTZ: {
+		/* Flink's TO_TIMESTAMP_LTZ(epoch, 0|3); the instant as TIMESTAMP(3) (UTC). */
+		struct node *ms = coerce(cc, a[0], SL_T_BIGINT);
+		if (!ms)
+			return NULL;
+		if (na == 1 || a[1]->v.i == 3) {
+		} else if (!(ms = arith(cc, T_STAR, off, ms, lit_int(cc, off, 1000, SL_T_BIGINT)))) {
+			return NULL;
+		}
+		n = op_node(cc, OP_MS_TO_TS, 0, SL_T_TIMESTAMP, off, &ms, 1);
+		break;
+	}
 	default:
 		SL_ASSERT(false && "special forms are parsed elsewhere");
 	}

@@ -50,7 +50,10 @@
  *            decimal form of a double as Flink's BigDecimal does, so
  *            round(2.675, 2) is 2.68; negative digits round left of the point),
  *            floor(x), ceil(x), ceiling(x), mod(a, b), power(a, b), sqrt(x),
- *            ln(x), log10(x), exp(x). abs and round give BIGINT for integers,
+ *            ln(x), log10(x), exp(x).
+ *   time     to_timestamp_ltz(epoch[, 0|3]) epoch seconds (0) or milliseconds (3,
+ *            the default) as a TIMESTAMP(3) in UTC (Debezium's io.debezium.time.
+ *            Timestamp columns arrive as such BIGINTs). abs and round give BIGINT for integers,
  *            DOUBLE otherwise; floor and ceil give an integer back unchanged
  *            (same type) and DOUBLE for FLOAT/DOUBLE; the rest give DOUBLE
  *            (IEEE: sqrt(-1) is NaN, ln(0) -Infinity).

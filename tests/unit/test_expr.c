@@ -593,6 +593,9 @@ static void test_casts(void)
 	      "ERANGE: cannot CAST DOUBLE 1.0E300 to BIGINT: out of range in `CAST(1e300 AS BIGINT)`");
 	CHECK("CAST(0.0 / 0 AS INT)", 0, "EINVAL: cannot CAST DOUBLE NaN to INT in `CAST(0.0 / 0 AS INT)`");
 	CHECK_T("cast('42' AS INT)", 0, "42", "INT");
+	CHECK_T("to_timestamp_ltz(1706702400123)", 0, "TIMESTAMP 2024-01-31 12:00:00.123", "TIMESTAMP(3)");
+	CHECK_T("to_timestamp_ltz(1706702400, 0)", 0, "TIMESTAMP 2024-01-31 12:00:00.000", "TIMESTAMP(3)");
+	CHECK("to_timestamp_ltz(NULL)", 0, "NULL");
 	CHECK("cast(' 42 ' AS BIGINT)", 0, "42");
 	CHECK("cast('4x' AS INT)", 0, "EINVAL: cannot CAST '4x' to INT in `cast('4x' AS INT)`");
 	CHECK("cast(s AS INT)", 0, "EINVAL: cannot CAST 'hello' to INT in `cast(s AS INT)`");
@@ -644,6 +647,8 @@ static void test_casts(void)
 
 static void test_compile_errors(void)
 {
+	CERR("to_timestamp_ltz(i, 2)", "job.yaml:3:30: to_timestamp_ltz: argument 2 must be the "
+				       "constant 0 (seconds) or 3 (milliseconds), got INT");
 	/* Positions: job.yaml:3:10 is the expression's first character. */
 	CERR("nmae = 'x'", "job.yaml:3:10: unknown column 'nmae' (did you mean 'name'?)");
 	CERR("i + foo", "job.yaml:3:14: unknown column 'foo'");
