@@ -13,6 +13,8 @@ static void usage(FILE *f)
 	      "  validate JOB.yaml [--set ...]   check a job file, print its graph\n"
 	      "  gen customer-cdc --records N --keys K --seed S [--bad-ratio R]\n"
 	      "               write generated change events (debezium-json) to stdout\n"
+	      "  decode --format F --schema 'id INT, ...' [--option k=v ...] FILE\n"
+	      "               print what a format makes of each message, in Flink's row notation\n"
 	      "  bench [--records N] [--workers LIST] [--only NAMES]\n"
 	      "               run the reference benchmarks, one JSON line per run\n"
 	      "  help [PLUGIN]   list sources, steps and sinks, or one plugin's options\n"
@@ -35,6 +37,8 @@ int main(int argc, char **argv)
 		return sl_cmd_gen(argc - 1, argv + 1);
 	if (strcmp(cmd, "bench") == 0)
 		return sl_cmd_bench(argc - 1, argv + 1);
+	if (strcmp(cmd, "decode") == 0)
+		return sl_cmd_decode(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0)
 		return sl_cmd_help(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -9,5 +9,6 @@ int sl_cmd_validate(int argc, char **argv);
 int sl_cmd_gen(int argc, char **argv);
 int sl_cmd_bench(int argc, char **argv);
 int sl_cmd_help(int argc, char **argv);
+int sl_cmd_decode(int argc, char **argv);
 
 #endif

@@ -114,13 +114,13 @@ static ssize_t json_fields(const struct sl_encoder *e, const struct sl_batch *b,
 		} else if (t == SL_T_DATE || t == SL_T_TIMESTAMP || t == SL_T_TIMESTAMP_LTZ ||
 			   (sl_type_is_float(t) && (v.f != v.f || v.f - v.f != 0))) {
 			/* Dates, times and non-finite numbers are JSON strings. */
-			int n = sl_value_format(t, v, num);
+			int n = sl_value_format_field(&s->fields[c], v, num);
 			buf[o++] = '"';
 			memcpy(buf + o, num, (size_t)n);
 			o += (size_t)n;
 			buf[o++] = '"';
 		} else {
-			o += (size_t)sl_value_format(t, v, buf + o);
+			o += (size_t)sl_value_format_field(&s->fields[c], v, buf + o);
 		}
 	}
 	return (ssize_t)o;
@@ -213,7 +213,7 @@ ssize_t sl_encode_row(const struct sl_encoder *e, const struct sl_batch *b, uint
 		} else {
 			if (o + 48 > cap)
 				return -ENOSPC;
-			o += (size_t)sl_value_format(t, v, buf + o);
+			o += (size_t)sl_value_format_field(&s->fields[c], v, buf + o);
 		}
 	}
 	if (o + 1 > cap)

@@ -267,7 +267,8 @@ static int parse_fields(struct sl_node *n, struct file_shared *s, const struct f
 			type_text = tnode->str;
 		}
 		struct file_field *ff = &s->f[s->n_fields];
-		if (!sl_type_parse(type_text, strlen(type_text), &ff->type)) {
+		uint8_t prec = 0, scale = 0;
+		if (!sl_type_parse_ps(type_text, strlen(type_text), &ff->type, &prec, &scale)) {
 			rc = sl_diag_error(d, tnode->pos,
 					   "source '%s': field '%s': unknown type '%s' (INT, BIGINT, "
 					   "FLOAT, DOUBLE, STRING, BOOLEAN, DATE, TIMESTAMP)",
@@ -275,6 +276,10 @@ static int parse_fields(struct sl_node *n, struct file_shared *s, const struct f
 			continue;
 		}
 		int ar = sl_schema_add(&n->schema, name, ff->type, false);
+		if (ar == 0) {
+			n->schema.fields[n->schema.n_fields - 1].precision = prec;
+			n->schema.fields[n->schema.n_fields - 1].scale = scale;
+		}
 		if (ar < 0) {
 			rc = sl_diag_error(d, f->keys[i]->pos, "source '%s': field '%s': %s", n->name,
 					   name,
@@ -569,7 +574,7 @@ static int set_text(struct sl_batch *b, uint32_t c, uint32_t r, enum sl_type t, 
 		return 0;
 	}
 	union sl_val val;
-	int rc = sl_value_parse(t, v, len, &val);
+	int rc = sl_value_parse_field(&b->schema->fields[c], v, len, &val);
 	if (rc < 0) {
 		snprintf(err, cap, "field '%s': '%.*s' is not a valid %s", name, (int)SL_MIN(len, 64),
 			 v, sl_type_name(t));

@@ -202,33 +202,33 @@ static int canal_decode(struct sl_decoder *d, struct sl_json_elem root)
 		switch (klen) {
 		case 2:
 			if (memcmp(key, "ts", 2) == 0)
-				m.ts = v;
+				m.ts = fmt_elem(v);
 			else if (memcmp(key, "es", 2) == 0)
-				m.es = v;
+				m.es = fmt_elem(v);
 			break;
 		case 3:
 			if (memcmp(key, "old", 3) == 0)
-				m.old = v;
+				m.old = fmt_elem(v);
 			break;
 		case 4:
 			if (memcmp(key, "data", 4) == 0)
-				m.data = v;
+				m.data = fmt_elem(v);
 			else if (memcmp(key, "type", 4) == 0)
-				m.type = v;
+				m.type = fmt_elem(v);
 			break;
 		case 5:
 			if (memcmp(key, "table", 5) == 0)
-				m.table = v;
+				m.table = fmt_elem(v);
 			break;
 		case 7:
 			if (memcmp(key, "sqlType", 7) == 0)
-				m.sql_type = v;
+				m.sql_type = fmt_elem(v);
 			else if (memcmp(key, "pkNames", 7) == 0)
-				m.pk_names = v;
+				m.pk_names = fmt_elem(v);
 			break;
 		case 8:
 			if (memcmp(key, "database", 8) == 0)
-				m.database = v;
+				m.database = fmt_elem(v);
 			break;
 		}
 	}

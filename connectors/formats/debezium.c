@@ -122,12 +122,13 @@ static int debezium_decode(struct sl_decoder *d, struct sl_json_elem root)
 	if (sl_json_type(root) != SL_JSON_OBJECT)
 		return fmt_fail(d, "the message is not a JSON object");
 	if (f->schema_include || fmt_meta_wanted(d, META_SCHEMA)) {
+		payload = (struct sl_json_elem){{0, 0}};
 		sl_json_iter_init(root, &it);
 		while (sl_json_iter_next(&it, &key, &klen, &v)) {
 			if (klen == 7 && memcmp(key, "payload", 7) == 0)
-				payload = v;
+				payload = fmt_elem(v);
 			else if (klen == 6 && memcmp(key, "schema", 6) == 0)
-				schema = v;
+				schema = fmt_elem(v);
 		}
 		if (f->schema_include) {
 			enum sl_json_type pt = sl_json_type(payload);
@@ -146,19 +147,19 @@ static int debezium_decode(struct sl_decoder *d, struct sl_json_elem root)
 		switch (klen) {
 		case 2:
 			if (key[0] == 'o' && key[1] == 'p')
-				op = v;
+				op = fmt_elem(v);
 			break;
 		case 5:
 			if (memcmp(key, "after", 5) == 0)
-				after = v;
+				after = fmt_elem(v);
 			else if (memcmp(key, "ts_ms", 5) == 0)
-				ts = v;
+				ts = fmt_elem(v);
 			break;
 		case 6:
 			if (memcmp(key, "before", 6) == 0)
-				before = v;
+				before = fmt_elem(v);
 			else if (memcmp(key, "source", 6) == 0)
-				source = v;
+				source = fmt_elem(v);
 			break;
 		}
 	}

@@ -1,5 +1,6 @@
-/* Formats: the registry, option and metadata checking, the decoder, and the
- * value converters every format shares (Flink's JsonToRowDataConverters). */
+/* Formats: the registry, option and metadata checking, the decoder, the value
+ * converters every format shares (Flink's JsonToRowDataConverters), and Java's
+ * number and date-time texts (a port of FloatingDecimal) for Flink-exact output. */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -641,7 +642,7 @@ int sl_decoder_decode(struct sl_decoder *d, const char *msg, size_t len, bool pa
 	return rc;
 }
 
-/* ---- Java number text ------------------------------------------------------------- */
+/* ---- Java's texts: numbers (FloatingDecimal) and date-times ------------------------ */
 
 /*
  * Java's Float.toString / Double.toString as the JDKs Flink runs on (8 to
@@ -1077,7 +1078,7 @@ int sl_java_double_to_string(double v, char *buf)
 /* ---- Java number parsing ---------------------------------------------------------- */
 
 /* String.trim(): drops chars <= ' ' at both ends. */
-static void java_trim(const char **s, size_t *len)
+void fmt_java_trim(const char **s, size_t *len)
 {
 	while (*len && (unsigned char)**s <= ' ') {
 		(*s)++;
@@ -1116,11 +1117,11 @@ bool fmt_java_parse_long(const char *s, size_t len, int64_t *out)
  * hex float 0x...p... Converts with strtof/strtod (both round correctly).
  * buf is scratch of at least len + 1 bytes.
  */
-static bool java_parse_fp(const char *s, size_t len, bool is_float, char *buf, double *out)
+bool fmt_java_parse_fp(const char *s, size_t len, bool is_float, char *buf, double *out)
 {
 	size_t i = 0, n;
 	bool neg = false;
-	java_trim(&s, &len);
+	fmt_java_trim(&s, &len);
 	if (len == 0)
 		return false;
 	if (s[0] == '+' || s[0] == '-') {
@@ -1188,10 +1189,10 @@ suffix:
 }
 
 /* Integer.parseInt / Long.parseLong after trim, range-checked to [lo, hi]. */
-static bool java_parse_int(const char *s, size_t len, int64_t lo, int64_t hi, int64_t *out)
+bool fmt_java_parse_int(const char *s, size_t len, int64_t lo, int64_t hi, int64_t *out)
 {
 	int64_t v;
-	java_trim(&s, &len);
+	fmt_java_trim(&s, &len);
 	if (!fmt_java_parse_long(s, len, &v) || v < lo || v > hi)
 		return false;
 	*out = v;
@@ -1224,7 +1225,7 @@ static bool valid_ymd(int y, int m, int d)
 }
 
 /* ISO_LOCAL_DATE, four-digit years: "yyyy-MM-dd". */
-static bool parse_iso_date(const char *s, size_t n, int64_t *days)
+bool fmt_parse_iso_date(const char *s, size_t n, int64_t *days)
 {
 	int y, m, d;
 	if (n != 10 || s[4] != '-' || s[7] != '-' || !digits_n(s, 4, &y) || !digits_n(s + 5, 2, &m) ||
@@ -1259,13 +1260,13 @@ static bool parse_fraction(const char *s, size_t n, size_t *i, int64_t *ms)
  * or ISO-8601 "yyyy-MM-ddTHH:mm[:ss[.f]]", with a trailing 'Z' for LTZ;
  * to ms since the epoch (UTC), sub-ms digits dropped.
  */
-static bool parse_flink_ts(const char *s, size_t n, enum fmt_ts_standard std, bool ltz,
+bool fmt_parse_flink_ts(const char *s, size_t n, enum fmt_ts_standard std, bool ltz,
 			   int64_t *out)
 {
 	int64_t days, ms = 0;
 	int hh, mi, ss = 0;
 	size_t i;
-	if (n < 16 || !parse_iso_date(s, 10, &days) || s[10] != (std == FMT_TS_SQL ? ' ' : 'T'))
+	if (n < 16 || !fmt_parse_iso_date(s, 10, &days) || s[10] != (std == FMT_TS_SQL ? ' ' : 'T'))
 		return false;
 	if (!digits_n(s + 11, 2, &hh) || s[13] != ':' || !digits_n(s + 14, 2, &mi) || hh > 23 ||
 	    mi > 59)
@@ -1328,7 +1329,7 @@ bool fmt_parse_ts_iso6_fallback(const char *s, size_t n, int64_t *out)
 	int64_t days;
 	int hh, mi, ss, us;
 	/* The pattern: exactly "yyyy-MM-ddTHH:mm:ss.SSSSSS". */
-	if (n == 26 && parse_iso_date(s, 10, &days) && s[10] == 'T' && digits_n(s + 11, 2, &hh) &&
+	if (n == 26 && fmt_parse_iso_date(s, 10, &days) && s[10] == 'T' && digits_n(s + 11, 2, &hh) &&
 	    s[13] == ':' && digits_n(s + 14, 2, &mi) && s[16] == ':' && digits_n(s + 17, 2, &ss) &&
 	    s[19] == '.' && digits_n(s + 20, 6, &us) && hh < 24 && mi < 60 && ss < 60) {
 		*out = days * 86400000 + (int64_t)hh * 3600000 + (int64_t)mi * 60000 + ss * 1000 +
@@ -1337,7 +1338,7 @@ bool fmt_parse_ts_iso6_fallback(const char *s, size_t n, int64_t *out)
 	}
 	/* Fallback: trimmed, Timestamp.valueOf("yyyy-[m]m-[d]d hh:mm:ss[.f...]")
 	 * if it has a space, else Date.valueOf("yyyy-[m]m-[d]d"). */
-	java_trim(&s, &n);
+	fmt_java_trim(&s, &n);
 	const char *sp = memchr(s, ' ', n);
 	size_t i = 4, date_end = sp ? (size_t)(sp - s) : n;
 	int y, m, d;
@@ -1365,6 +1366,29 @@ bool fmt_parse_ts_iso6_fallback(const char *s, size_t n, int64_t *out)
 	       (int64_t)mi * 60000 + ss * 1000 + ms;
 	return true;
 }
+
+/* LocalDateTime.toString() of ms since the epoch (UTC). */
+int fmt_local_date_time(int64_t ms, char *buf)
+{
+	int64_t days = ms / 86400000 - (ms % 86400000 < 0);
+	int64_t rem = ms - days * 86400000, y;
+	unsigned m, d;
+	int o = 0;
+	sl_civil_from_days(days, &y, &m, &d);
+	if (y > -1000 && y < 1000)
+		o = sprintf(buf, "%s%04lld", y < 0 ? "-" : "", (long long)(y < 0 ? -y : y));
+	else
+		o = sprintf(buf, "%s%lld", y > 9999 ? "+" : "", (long long)y);
+	unsigned hh = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60);
+	unsigned ss = (unsigned)(rem / 1000 % 60), mss = (unsigned)(rem % 1000);
+	o += sprintf(buf + o, "-%02u-%02uT%02u:%02u", m, d, hh, mi);
+	if (ss || mss)
+		o += sprintf(buf + o, ":%02u", ss);
+	if (mss)
+		o += sprintf(buf + o, ".%03u", mss);
+	return o;
+}
+
 
 /* ---- value conversion ------------------------------------------------------------- */
 
@@ -1492,7 +1516,7 @@ static int convert_scalar(struct sl_decoder *d, const struct fmt_col *c, struct 
 			i = f >= 9223372036854775807.0 ? INT64_MAX : (int64_t)f;
 		} else if (jt == SL_JSON_STRING) {
 			sl_json_get_string(v, &s, &len);
-			if (!java_parse_int(s, len, lo, hi, &i))
+			if (!fmt_java_parse_int(s, len, lo, hi, &i))
 				return bad_value(d, c, v, s, len, null);
 		} else {
 			goto bad_text;
@@ -1513,10 +1537,10 @@ static int convert_scalar(struct sl_decoder *d, const struct fmt_col *c, struct 
 		} else if (jt == SL_JSON_UINT) {
 			/* Float.parseFloat of its text: round the integer once. */
 			s = fmt_as_text(d, v, &len);
-			java_parse_fp(s, len, is_float, d->scratch + 64, &f);
+			fmt_java_parse_fp(s, len, is_float, d->scratch + 64, &f);
 		} else if (jt == SL_JSON_STRING) {
 			sl_json_get_string(v, &s, &len);
-			if (len >= FMT_SCRATCH_BYTES || !java_parse_fp(s, len, is_float, d->scratch, &f))
+			if (len >= FMT_SCRATCH_BYTES || !fmt_java_parse_fp(s, len, is_float, d->scratch, &f))
 				return bad_value(d, c, v, s, len, null);
 		} else {
 			goto bad_text;
@@ -1530,7 +1554,7 @@ static int convert_scalar(struct sl_decoder *d, const struct fmt_col *c, struct 
 		} else {
 			/* Boolean.parseBoolean(asText().trim()): never fails. */
 			s = fmt_as_text(d, v, &len);
-			java_trim(&s, &len);
+			fmt_java_trim(&s, &len);
 			bo = len == 4 && strncasecmp(s, "true", 4) == 0;
 		}
 		out->i = bo;
@@ -1553,7 +1577,7 @@ static int convert_scalar(struct sl_decoder *d, const struct fmt_col *c, struct 
 		if (jt != SL_JSON_STRING)
 			goto bad_text;
 		sl_json_get_string(v, &s, &len);
-		if (!parse_iso_date(s, len, &i))
+		if (!fmt_parse_iso_date(s, len, &i))
 			return bad_value(d, c, v, s, len, null);
 		out->i = i;
 		return 0;
@@ -1562,7 +1586,7 @@ static int convert_scalar(struct sl_decoder *d, const struct fmt_col *c, struct 
 		if (jt != SL_JSON_STRING)
 			goto bad_text;
 		sl_json_get_string(v, &s, &len);
-		if (!parse_flink_ts(s, len, d->f->ts_standard, c->type == SL_T_TIMESTAMP_LTZ, &i))
+		if (!fmt_parse_flink_ts(s, len, d->f->ts_standard, c->type == SL_T_TIMESTAMP_LTZ, &i))
 			return bad_value(d, c, v, s, len, null);
 		out->i = i;
 		return 0;
@@ -1603,7 +1627,8 @@ static inline bool key_eq(const char *a, const char *b, size_t len)
 /*
  * One field value v (JSON null allowed: the column stays NULL) into column c
  * of row r of b, or only checked when b is NULL. The common cases (a string
- * for STRING, an integer for INT/BIGINT) take one call into the JSON layer.
+ * for STRING, an integer in range for INT/BIGINT) take one call into the
+ * JSON layer.
  * Returns 0, -EINVAL (cause set) or -ENOBUFS.
  */
 static inline int convert(struct sl_decoder *d, const struct fmt_col *c, struct sl_json_elem v,
@@ -1628,7 +1653,8 @@ static inline int convert(struct sl_decoder *d, const struct fmt_col *c, struct 
 		s = fmt_as_text(d, v, &len);
 		return put_str(b, c->col, r, s, len);
 	}
-	if (c->type == SL_T_BIGINT && SL_LIKELY(sl_json_get_int64(v, &i))) {
+	if ((c->type == SL_T_BIGINT || c->type == SL_T_INT) && SL_LIKELY(sl_json_get_int64(v, &i)) &&
+	    (c->type == SL_T_BIGINT || (i >= INT32_MIN && i <= INT32_MAX))) {
 		if (b)
 			sl_batch_set_i(b, c->col, r, i);
 		return 0;
@@ -1678,7 +1704,7 @@ int fmt_row(struct sl_decoder *d, struct sl_json_elem v, int kind, const char *w
 		if (idx < 0)
 			continue;
 		guess = (uint32_t)idx + 1;
-		d->slot[idx] = val;
+		d->slot[idx] = fmt_elem(val);
 		present |= 1ull << idx;
 	}
 	if (f->fail_on_missing_field && present != f->all_phys) {
@@ -1933,28 +1959,6 @@ int fmt_meta_array(struct sl_decoder *d, struct sl_json_elem v, const char *what
 
 /* ---- Flink row notation ------------------------------------------------------------ */
 
-/* LocalDateTime.toString() of ms since the epoch (UTC). */
-static int local_date_time(int64_t ms, char *buf)
-{
-	int64_t days = ms / 86400000 - (ms % 86400000 < 0);
-	int64_t rem = ms - days * 86400000, y;
-	unsigned m, d;
-	int o = 0;
-	sl_civil_from_days(days, &y, &m, &d);
-	if (y > -1000 && y < 1000)
-		o = sprintf(buf, "%s%04lld", y < 0 ? "-" : "", (long long)(y < 0 ? -y : y));
-	else
-		o = sprintf(buf, "%s%lld", y > 9999 ? "+" : "", (long long)y);
-	unsigned hh = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60);
-	unsigned ss = (unsigned)(rem / 1000 % 60), mss = (unsigned)(rem % 1000);
-	o += sprintf(buf + o, "-%02u-%02uT%02u:%02u", m, d, hh, mi);
-	if (ss || mss)
-		o += sprintf(buf + o, ":%02u", ss);
-	if (mss)
-		o += sprintf(buf + o, ".%03u", mss);
-	return o;
-}
-
 ssize_t sl_row_format_flink(const struct sl_batch *b, uint32_t r, char *buf, size_t cap)
 {
 	SL_ASSERT(b && b->schema && r < b->n_rows);
@@ -2001,7 +2005,7 @@ ssize_t sl_row_format_flink(const struct sl_batch *b, uint32_t r, char *buf, siz
 			break;
 		case SL_T_TIMESTAMP:
 		case SL_T_TIMESTAMP_LTZ:
-			n = local_date_time(v.i, tmp);
+			n = fmt_local_date_time(v.i, tmp);
 			break;
 		default: /* INT, BIGINT, DATE (GenericRowData keeps a DATE as its day number) */
 			n = sprintf(tmp, "%lld", (long long)v.i);

@@ -99,7 +99,7 @@ int sl_decoder_decode(struct sl_decoder *d, const char *msg, size_t len, bool pa
  * Writes row r of b in Flink's GenericRowData.toString() notation:
  * "+I(101,scooter,null,3.14)" — kind, then the fields comma-separated: NULL as
  * null, strings raw (unquoted, unescaped), INT/BIGINT in decimal, FLOAT as
- * Java's Float.toString and DOUBLE as Double.toString (shortest digits,
+ * Java's Float.toString and DOUBLE as Double.toString ("3.14", "1.0",
  * "1.0E10" outside [1e-3, 1e7)), BOOLEAN true/false, DECIMAL as
  * BigDecimal.toPlainString, TIMESTAMP and TIMESTAMP_LTZ as LocalDateTime
  * ("2020-07-30T10:08:22.123", seconds and millis only when not zero), DATE as
@@ -108,9 +108,10 @@ int sl_decoder_decode(struct sl_decoder *d, const char *msg, size_t len, bool pa
  */
 ssize_t sl_row_format_flink(const struct sl_batch *b, uint32_t r, char *buf, size_t cap);
 
-/* Java's Float.toString / Double.toString (JDK 19+ shortest form: "3.14",
- * "1.0", "1.0E-5", "NaN", "-Infinity"). buf holds at least 32 bytes;
- * returns the length. */
+/* Java's Float.toString / Double.toString, digit for digit as the JDKs Flink
+ * runs on (8 to 18: FloatingDecimal) print them: "3.14", "1.0", "1.0E-5",
+ * "2.28195488E8" (big integers keep their digits), "NaN", "-Infinity". buf
+ * holds at least 32 bytes; returns the length. Any thread. */
 int sl_java_float_to_string(float v, char *buf);
 int sl_java_double_to_string(double v, char *buf);
 

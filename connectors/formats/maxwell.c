@@ -36,19 +36,19 @@ static int maxwell_decode(struct sl_decoder *d, struct sl_json_elem root)
 	sl_json_iter_init(root, &it);
 	while (sl_json_iter_next(&it, &key, &klen, &v)) {
 		if (klen == 4 && memcmp(key, "data", 4) == 0)
-			data = v;
+			data = fmt_elem(v);
 		else if (klen == 3 && memcmp(key, "old", 3) == 0)
-			old = v;
+			old = fmt_elem(v);
 		else if (klen == 4 && memcmp(key, "type", 4) == 0)
-			type = v;
+			type = fmt_elem(v);
 		else if (klen == 8 && memcmp(key, "database", 8) == 0)
-			database = v;
+			database = fmt_elem(v);
 		else if (klen == 5 && memcmp(key, "table", 5) == 0)
-			table = v;
+			table = fmt_elem(v);
 		else if (klen == 19 && memcmp(key, "primary_key_columns", 19) == 0)
-			pk = v;
+			pk = fmt_elem(v);
 		else if (klen == 2 && memcmp(key, "ts", 2) == 0)
-			ts = v;
+			ts = fmt_elem(v);
 	}
 	if (fmt_meta_wanted(d, META_DATABASE) &&
 	    (rc = fmt_meta_string(d, database, "database", &mv[META_DATABASE].valid,

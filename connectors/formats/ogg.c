@@ -71,19 +71,19 @@ static int ogg_decode(struct sl_decoder *d, struct sl_json_elem root)
 	sl_json_iter_init(root, &it);
 	while (sl_json_iter_next(&it, &key, &klen, &v)) {
 		if (klen == 6 && memcmp(key, "before", 6) == 0)
-			before = v;
+			before = fmt_elem(v);
 		else if (klen == 5 && memcmp(key, "after", 5) == 0)
-			after = v;
+			after = fmt_elem(v);
 		else if (klen == 7 && memcmp(key, "op_type", 7) == 0)
-			op = v;
+			op = fmt_elem(v);
 		else if (klen == 5 && memcmp(key, "table", 5) == 0)
-			table = v;
+			table = fmt_elem(v);
 		else if (klen == 12 && memcmp(key, "primary_keys", 12) == 0)
-			pk = v;
+			pk = fmt_elem(v);
 		else if (klen == 10 && memcmp(key, "current_ts", 10) == 0)
-			current_ts = v;
+			current_ts = fmt_elem(v);
 		else if (klen == 5 && memcmp(key, "op_ts", 5) == 0)
-			op_ts = v;
+			op_ts = fmt_elem(v);
 	}
 	if (fmt_meta_wanted(d, META_TABLE) &&
 	    (rc = fmt_meta_string(d, table, "table", &mv[META_TABLE].valid, &mv[META_TABLE].v)) < 0)

@@ -1,4 +1,7 @@
-/* libFuzzer target for io/json: parse any bytes, walk every value, check the API's invariants. */
+/*
+ * libFuzzer target for io/json: parse any bytes, walk every value, check the API's invariants,
+ * and check that On-Demand extraction agrees with the DOM.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,8 @@ static void init(void)
 	padded = malloc(FUZZ_MAX_BYTES + SL_JSON_PADDING);
 	SL_ASSERT(P && Q && out && out2 && padded);
 }
+
+static void init_extract(void);
 
 /* An oracle independent of io/json: strict UTF-8 (RFC 3629) validity. */
 static bool utf8_valid(const uint8_t *s, size_t n)
@@ -146,14 +151,202 @@ static bool is_space(uint8_t c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* ---- extraction ---------------------------------------------------------- */
+
+/* Fixed paths: short keys the fuzzer finds, prefixes of one another, the generator's fields. */
+static const char *const X_DOTTED[] = {"a",
+				       "b",
+				       "a.b",
+				       "a.a",
+				       "a.b.c",
+				       "b.a",
+				       "a.a.a.a",
+				       "k",
+				       "after",
+				       "after.name",
+				       "after.customer_id",
+				       "op",
+				       "ts_ms",
+				       "source",
+				       "source.ts_ms"};
+#define X_FIXED (sizeof X_DOTTED / sizeof X_DOTTED[0])
+#define X_PATHS (X_FIXED + 2) /* + the root (no segments) + a path from the input */
+
+static struct sl_json_path X_paths[X_FIXED + 1]; /* X_DOTTED and the root (no segments) */
+static struct sl_json_extractor *X_fixed;	 /* of X_paths */
+
+/* A copy of an extracted value that survives the next extraction. */
+struct saved_value {
+	struct sl_json_value v;
+	size_t at; /* its text in saved_text */
+};
+static char *saved_text; /* FUZZ_MAX_BYTES * X_PATHS: strings unescape no longer than their input */
+
+static void init_extract(void)
+{
+	for (size_t k = 0; k < X_FIXED; k++)
+		SL_ASSERT(sl_json_path_compile(X_DOTTED[k], &X_paths[k]) == 0);
+	X_paths[X_FIXED].n = 0;
+	X_fixed = sl_json_extractor_new(X_paths, X_FIXED + 1);
+	saved_text = malloc(FUZZ_MAX_BYTES * X_PATHS);
+	SL_ASSERT(X_fixed && saved_text);
+}
+
+/*
+ * v, extracted for path from the document whose DOM root is root (P's),
+ * agrees with sl_json_get_path: same type (UINT as DOUBLE) and value, the
+ * text of a number reads back to the same double, a container's text
+ * parses (with Q) and minifies to the same bytes.
+ */
+static void check_agrees(struct sl_json_elem root, const struct sl_json_path *path,
+			 const struct sl_json_value *v)
+{
+	struct sl_json_elem e, again;
+	const char *s;
+	size_t len;
+	int64_t i;
+	double d, text;
+	bool b;
+
+	if (!sl_json_get_path(root, path, &e)) {
+		SL_ASSERT(v->type == SL_JSON_MISSING && v->s == NULL && v->len == 0);
+		return;
+	}
+	enum sl_json_type t = sl_json_type(e);
+	SL_ASSERT(v->type == (t == SL_JSON_UINT ? SL_JSON_DOUBLE : t));
+	SL_ASSERT(v->s != NULL);
+	switch (t) {
+	case SL_JSON_NULL:
+		SL_ASSERT(v->len == 4 && memcmp(v->s, "null", 4) == 0);
+		break;
+	case SL_JSON_BOOL:
+		SL_ASSERT(sl_json_get_bool(e, &b) && b == v->b);
+		SL_ASSERT(v->len == (b ? 4u : 5u) &&
+			  memcmp(v->s, b ? "true" : "false", v->len) == 0);
+		break;
+	case SL_JSON_INT:
+		SL_ASSERT(sl_json_get_int64(e, &i) && i == v->i && v->f == (double)i);
+		SL_ASSERT(sl_json_parse_double(v->s, v->len, &text) && text == (double)i);
+		break;
+	case SL_JSON_UINT:
+	case SL_JSON_DOUBLE:
+		SL_ASSERT(sl_json_get_double(e, &d) && memcmp(&d, &v->f, sizeof d) == 0);
+		SL_ASSERT(sl_json_parse_double(v->s, v->len, &text));
+		SL_ASSERT(memcmp(&text, &d, sizeof d) == 0);
+		break;
+	case SL_JSON_STRING:
+		SL_ASSERT(sl_json_get_string(e, &s, &len));
+		SL_ASSERT(len == v->len && memcmp(s, v->s, len) == 0);
+		break;
+	case SL_JSON_ARRAY:
+	case SL_JSON_OBJECT: {
+		ssize_t n = sl_json_minify(e, out, MINIFY_GROWTH * FUZZ_MAX_BYTES + 64), n2;
+		SL_ASSERT(n > 0);
+		SL_ASSERT(sl_json_parse(Q, v->s, v->len, false, &again) == 0);
+		n2 = sl_json_minify(again, out2, MINIFY_GROWTH * FUZZ_MAX_BYTES + 64);
+		SL_ASSERT(n2 == n && memcmp(out, out2, (size_t)n) == 0);
+		break;
+	}
+	case SL_JSON_MISSING:
+		SL_ASSERT(!"a found path is never missing");
+		break;
+	}
+}
+
+/* Invariants of any extraction result, DOM or not. */
+static void check_value(const struct sl_json_value *v)
+{
+	switch (v->type) {
+	case SL_JSON_MISSING:
+		SL_ASSERT(v->s == NULL && v->len == 0 && v->i == 0 && v->f == 0 && !v->b);
+		break;
+	case SL_JSON_STRING:
+		SL_ASSERT(v->s != NULL && utf8_valid((const uint8_t *)v->s, v->len));
+		break;
+	case SL_JSON_UINT:
+		SL_ASSERT(!"extraction never gives UINT");
+		break;
+	default:
+		SL_ASSERT(v->s != NULL && v->len > 0 && !is_space((uint8_t)v->s[0]) &&
+			  !is_space((uint8_t)v->s[v->len - 1]));
+		break;
+	}
+}
+
+/*
+ * Extracts the fixed paths and the input's own dotted path (if it compiles)
+ * from data, unpadded and padded with a fill the fuzzer picks, and checks
+ * them against each other and against the DOM result: rc (0 or the DOM's
+ * error) and root (P's, when rc == 0). Leaves P's DOM document valid.
+ */
+static void check_extract(const uint8_t *data, size_t size, int rc, struct sl_json_elem root,
+			  const struct sl_json_path *own)
+{
+	static const char fills[] = "}],\"{[: \\0";
+	static struct saved_value saved[X_PATHS];
+	struct sl_json_value v[X_PATHS];
+	const struct sl_json_extractor *xs[2] = {X_fixed, NULL};
+	uint32_t ns[2] = {X_FIXED + 1, 1};
+	struct sl_json_extractor *x_own = own ? sl_json_extractor_new(own, 1) : NULL;
+	bool is_object = rc == 0 && sl_json_type(root) == SL_JSON_OBJECT;
+
+	SL_ASSERT(!own || x_own);
+	xs[1] = x_own;
+	for (int e = 0; e < 2 && xs[e]; e++) {
+		int xrc = sl_json_extract(P, xs[e], (const char *)data, size, false, v);
+		size_t at = 0;
+
+		SL_ASSERT(xrc == 0 || xrc == -EINVAL || xrc == -ELOOP);
+		/* The DOM accepts an object: so does extraction. Extraction fails: so does the DOM.
+		 */
+		if (rc == 0)
+			SL_ASSERT(xrc == (is_object ? 0 : -EINVAL));
+		if (xrc != 0) {
+			const char *msg = sl_json_error(P);
+			SL_ASSERT(msg[0] != '\0' && strlen(msg) < 160);
+		} else {
+			SL_ASSERT(sl_json_error(P)[0] == '\0');
+		}
+		for (uint32_t k = 0; k < ns[e]; k++) {
+			check_value(&v[k]);
+			if (xrc != 0)
+				SL_ASSERT(v[k].type == SL_JSON_MISSING);
+			else if (rc == 0)
+				check_agrees(root, e == 0 ? &X_paths[k] : own, &v[k]);
+			saved[k].v = v[k];
+			saved[k].at = at;
+			if (v[k].s) {
+				memcpy(saved_text + at, v[k].s, v[k].len);
+				at += v[k].len;
+			}
+		}
+
+		/* Padded, with look-alike padding: the same result. */
+		memcpy(padded, data, size);
+		memset(padded + size, fills[size ? data[0] % (sizeof fills - 1) : 0],
+		       SL_JSON_PADDING);
+		SL_ASSERT(sl_json_extract(P, xs[e], padded, size, true, v) == xrc);
+		for (uint32_t k = 0; k < ns[e]; k++) {
+			SL_ASSERT(v[k].type == saved[k].v.type && v[k].len == saved[k].v.len);
+			SL_ASSERT(v[k].b == saved[k].v.b && v[k].i == saved[k].v.i);
+			SL_ASSERT(memcmp(&v[k].f, &saved[k].v.f, sizeof v[k].f) == 0);
+			SL_ASSERT(v[k].len == 0 ||
+				  memcmp(v[k].s, saved_text + saved[k].at, v[k].len) == 0);
+		}
+	}
+	sl_json_extractor_free(x_own);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sl_json_elem root, proot;
 	const char *in = (const char *)data;
 	int rc, prc;
 
-	if (!P)
+	if (!P) {
 		init();
+		init_extract();
+	}
 	if (size > FUZZ_MAX_BYTES)
 		return 0;
 
@@ -200,7 +393,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = SL_MIN(size, sizeof dotted - 1);
 	memcpy(dotted, data, n);
 	dotted[n] = '\0';
-	if (sl_json_path_compile(dotted, &path) == 0) {
+	bool compiled = sl_json_path_compile(dotted, &path) == 0;
+	if (compiled) {
 		SL_ASSERT(path.n >= 1 && path.n <= SL_JSON_PATH_MAX_SEGS);
 		for (unsigned k = 0; k < path.n; k++)
 			SL_ASSERT(path.seg[k].len > 0 &&
@@ -208,6 +402,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0 && sl_json_get_path(root, &path, &v))
 			walk(v, 0);
 	}
+
+	/* On-Demand extraction of fixed paths and of that one agrees with the DOM. */
+	check_extract(data, size, rc, root, compiled ? &path : NULL);
 
 	/* Now and then, the line benchmark over the padded copy. */
 	if (size > 0 && data[0] % 32 == 0) {
