@@ -1,4 +1,7 @@
-/* The simdjson shim (sluice's only C++): io/json.h over simdjson's DOM, using error codes only. */
+/*
+ * The simdjson shim (sluice's only C++): io/json.h over simdjson's DOM and On-Demand APIs,
+ * using error codes only.
+ */
 #include "io/json.h"
 
 #include <cmath>
@@ -18,6 +21,7 @@ extern "C" {
 }
 
 namespace dom = simdjson::dom;
+namespace od = simdjson::ondemand;
 
 /*
  * Elements and iterators travel through C as raw bytes. A dom::element is a
@@ -38,12 +42,13 @@ static_assert(SL_JSON_PATH_MAX_SEGS <= UINT8_MAX, "path n is a uint8_t");
 
 struct sl_json_parser {
 	dom::parser dom;  /* tape, string buffer, structural indexes: preallocated */
+	od::parser od;	  /* sl_json_extract: indexes and string buffer, preallocated */
 	char *copy;	  /* max_bytes + SL_JSON_PADDING: unpadded inputs land here */
 	size_t max_bytes; /* longer inputs are refused before simdjson sees them */
 	unsigned max_depth;
 	char err[160]; /* sl_json_error() */
 
-	explicit sl_json_parser(size_t capacity) noexcept : dom(capacity)
+	explicit sl_json_parser(size_t capacity) noexcept : dom(capacity), od(capacity)
 	{
 	}
 };
@@ -330,6 +335,13 @@ extern "C" struct sl_json_parser *sl_json_parser_new(size_t max_bytes, unsigned 
 		goto out_free_copy;
 	if (p->dom.doc.allocate(capacity) != simdjson::SUCCESS)
 		goto out_free_copy;
+	/*
+	 * On-Demand checks no depth itself (its max_depth only sizes a
+	 * debug-build array indexed by iterator depth, which sl_json_extract
+	 * keeps within max_depth + 2): the walk in sl_json_extract does.
+	 */
+	if (p->od.allocate(capacity, max_depth + 2) != simdjson::SUCCESS)
+		goto out_free_copy;
 	return p;
 
 out_free_copy:
@@ -397,13 +409,12 @@ static size_t error_offset(const uint8_t *s, size_t len, simdjson::error_code co
 }
 
 /*
- * Maps a simdjson failure to an errno and a message that quotes no input:
- * simdjson's own, or ours for the limits; callers prefix "invalid JSON: ".
+ * Maps a simdjson failure at byte `at` (SIZE_MAX if unknown) to an errno and
+ * a message that quotes no input: simdjson's own, or ours for the limits;
+ * callers prefix "invalid JSON: ".
  */
-static int parse_failed(struct sl_json_parser *p, const char *in, size_t len,
-			simdjson::error_code code)
+static int report_failure(struct sl_json_parser *p, simdjson::error_code code, size_t at)
 {
-	size_t at = error_offset(reinterpret_cast<const uint8_t *>(in), len, code, p->max_depth);
 	int n, rc;
 
 	switch (code) {
@@ -429,6 +440,36 @@ static int parse_failed(struct sl_json_parser *p, const char *in, size_t len,
 	return rc;
 }
 
+/* A failed parse of in[0..len): report_failure, at the offset found by a scan where needed. */
+static int parse_failed(struct sl_json_parser *p, const char *in, size_t len,
+			simdjson::error_code code)
+{
+	return report_failure(
+	    p, code, error_offset(reinterpret_cast<const uint8_t *>(in), len, code, p->max_depth));
+}
+
+/*
+ * Points *in at the input to hand simdjson: *in itself if padded, else
+ * p's copy of it, zero-padded. False, with the error set, if len is above
+ * p's limit.
+ */
+static inline bool input_padded(struct sl_json_parser *p, const char **in, size_t len, bool padded)
+{
+	if (SL_UNLIKELY(len > p->max_bytes)) {
+		snprintf(p->err, sizeof p->err, "document of %zu bytes exceeds the %zu-byte limit",
+			 len, p->max_bytes);
+		return false;
+	}
+	if (!padded || len == 0) {
+		if (len > 0)
+			memcpy(p->copy, *in, len);
+		/* simdjson does not need the padding's content, but it must be defined. */
+		memset(p->copy + len, 0, SL_JSON_PADDING);
+		*in = p->copy;
+	}
+	return true;
+}
+
 extern "C" int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t len, bool padded,
 			     struct sl_json_elem *root)
 {
@@ -440,18 +481,8 @@ extern "C" int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t l
 
 	*root = k_missing;
 	p->err[0] = '\0';
-	if (SL_UNLIKELY(len > p->max_bytes)) {
-		snprintf(p->err, sizeof p->err, "document of %zu bytes exceeds the %zu-byte limit",
-			 len, p->max_bytes);
+	if (SL_UNLIKELY(!input_padded(p, &in, len, padded)))
 		return -EMSGSIZE;
-	}
-	if (!padded || len == 0) {
-		if (len > 0)
-			memcpy(p->copy, buf, len);
-		/* simdjson does not need the padding's content, but it must be defined. */
-		memset(p->copy + len, 0, SL_JSON_PADDING);
-		in = p->copy;
-	}
 	/* realloc_if_needed = false: parse in place. Capacity covers len: nothing is allocated. */
 	code = p->dom.parse(in, len, false).get(doc);
 	if (SL_UNLIKELY(code != simdjson::SUCCESS))
@@ -888,6 +919,596 @@ extern "C" bool sl_json_parse_double(const char *s, size_t len, double *out)
 		return false;
 	*out = d;
 	return true;
+}
+
+/* ---- extraction (On-Demand) --------------------------------------------- */
+
+/*
+ * An extractor is a trie of its paths' keys, laid out breadth first so that
+ * the children of a node are contiguous: node[0] is the root object, and a
+ * member of the object reached through node k is looked up among node k's
+ * children. At most one node per path segment, plus the root.
+ */
+#define X_MAX_NODES (1u + SL_JSON_EXTRACT_MAX * SL_JSON_PATH_MAX_SEGS)
+static_assert(X_MAX_NODES <= UINT16_MAX, "node indexes are 16-bit");
+static_assert(SL_JSON_EXTRACT_MAX <= INT16_MAX, "path indexes are 16-bit");
+
+struct xnode {
+	const char *key; /* into the extractor's own copy; NULL for the root */
+	uint32_t len;
+	uint16_t child0; /* the children are node[child0 .. child0 + n_child) */
+	uint16_t n_child;
+	int16_t out;	     /* the first path that ends here, or -1 */
+	uint64_t child_lens; /* bit (len % 64) of each child's key: most keys are rejected by it */
+};
+
+struct sl_json_extractor {
+	uint32_t n_paths;
+	uint32_t n_nodes;
+	int16_t same_as[SL_JSON_EXTRACT_MAX]; /* path k repeats path same_as[k] < k, or -1 */
+	struct xnode *node;		      /* n_nodes, in the same allocation */
+};
+
+/* A trie node while building: its parent instead of its children. */
+struct xbuild {
+	const char *key;
+	uint32_t len;
+	uint16_t parent;
+	int16_t out;
+};
+
+extern "C" struct sl_json_extractor *sl_json_extractor_new(const struct sl_json_path *paths,
+							   uint32_t n)
+{
+	SL_ASSERT(paths || n == 0);
+	struct sl_json_extractor *x = NULL;
+	struct xbuild *t = NULL;
+	uint16_t *order = NULL, *index = NULL;
+	size_t max_nodes = 1, n_nodes = 1, key_bytes = 0, n_order = 1, nodes_at;
+	char *keys;
+
+	if (n > SL_JSON_EXTRACT_MAX)
+		goto out;
+	for (uint32_t k = 0; k < n; k++) {
+		SL_ASSERT(paths[k].n <= SL_JSON_PATH_MAX_SEGS);
+		max_nodes += paths[k].n;
+	}
+	SL_ASSERT(max_nodes <= X_MAX_NODES);
+	t = static_cast<struct xbuild *>(malloc(max_nodes * sizeof *t));
+	order = static_cast<uint16_t *>(malloc(max_nodes * sizeof *order));
+	index = static_cast<uint16_t *>(malloc(max_nodes * sizeof *index));
+	if (!t || !order || !index)
+		goto out_free_build;
+
+	/* Insert every path; quadratic, but in at most 1025 nodes, once per job. */
+	t[0] = {NULL, 0, 0, -1};
+	int16_t same_as[SL_JSON_EXTRACT_MAX];
+	for (uint32_t k = 0; k < n; k++) {
+		size_t cur = 0;
+		for (unsigned s = 0; s < paths[k].n; s++) {
+			const char *key = paths[k].seg[s].key;
+			uint32_t len = paths[k].seg[s].len;
+			size_t j;
+			SL_ASSERT(key || len == 0);
+			for (j = 1; j < n_nodes; j++)
+				if (t[j].parent == cur && t[j].len == len &&
+				    (len == 0 || memcmp(t[j].key, key, len) == 0))
+					break;
+			if (j == n_nodes) {
+				t[n_nodes++] = {key, len, (uint16_t)cur, -1};
+				key_bytes += len;
+			}
+			cur = j;
+		}
+		same_as[k] = t[cur].out;
+		if (t[cur].out < 0)
+			t[cur].out = (int16_t)k;
+	}
+
+	/* Breadth first: each node's children are appended together. */
+	order[0] = 0;
+	for (size_t i = 0; i < n_order; i++)
+		for (size_t j = 1; j < n_nodes; j++)
+			if (t[j].parent == order[i])
+				order[n_order++] = (uint16_t)j;
+	SL_ASSERT(n_order == n_nodes);
+	for (size_t i = 0; i < n_nodes; i++)
+		index[order[i]] = (uint16_t)i;
+
+	nodes_at =
+	    (sizeof *x + alignof(struct xnode) - 1) / alignof(struct xnode) * alignof(struct xnode);
+	x = static_cast<struct sl_json_extractor *>(
+	    malloc(nodes_at + n_nodes * sizeof(struct xnode) + key_bytes + 1));
+	if (!x)
+		goto out_free_build;
+	x->n_paths = n;
+	x->n_nodes = (uint32_t)n_nodes;
+	memcpy(x->same_as, same_as, n * sizeof *same_as);
+	x->node = reinterpret_cast<struct xnode *>(reinterpret_cast<char *>(x) + nodes_at);
+	keys = reinterpret_cast<char *>(x->node + n_nodes);
+	for (size_t i = 0; i < n_nodes; i++) {
+		const struct xbuild *b = &t[order[i]];
+		struct xnode *d = &x->node[i];
+		d->key = i == 0 ? NULL : keys;
+		d->len = b->len;
+		if (b->len > 0)
+			memcpy(keys, b->key, b->len);
+		keys += b->len;
+		d->out = b->out;
+		d->child0 = 0;
+		d->n_child = 0;
+		d->child_lens = 0;
+	}
+	for (size_t i = 1; i < n_nodes; i++) {
+		struct xnode *parent = &x->node[index[t[order[i]].parent]];
+		if (parent->n_child == 0)
+			parent->child0 = (uint16_t)i;
+		SL_ASSERT(parent->child0 + parent->n_child == i); /* contiguous */
+		parent->n_child++;
+		parent->child_lens |= 1ull << (x->node[i].len % 64);
+	}
+
+out_free_build:
+	free(index);
+	free(order);
+	free(t);
+out:
+	return x;
+}
+
+extern "C" void sl_json_extractor_free(struct sl_json_extractor *x)
+{
+	free(x);
+}
+
+/* One extraction: where the outputs go and which trie nodes have met their key. */
+struct xwalk {
+	const struct sl_json_extractor *x;
+	struct sl_json_value *out;
+	unsigned max_depth;
+	const char *err_at; /* where a failure is, when the walk knows better than simdjson */
+	uint64_t seen[(X_MAX_NODES + 63) / 64];
+};
+
+static inline bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * The offset of the first '"', '\\' or control character at s, which is
+ * inside a string that stage 1 found closed. Reads up to 7 bytes past that
+ * character: the input's padding covers them.
+ */
+static inline size_t string_scan(const char *s)
+{
+	for (size_t i = 0;; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, sizeof w);
+		uint64_t special = word_special(w, false);
+		if (special)
+			return i + (size_t)__builtin_ctzll(special) / 8;
+	}
+}
+
+/*
+ * The key of f, unescaped. Stage 1 validated the whole input's UTF-8 and
+ * control characters, so a key without a backslash is its raw bytes and
+ * needs no copy; one with a backslash goes through simdjson's unescaping
+ * (into the parser's string buffer), which checks its escapes.
+ */
+static inline simdjson::error_code key_of(od::field &f, std::string_view *key)
+{
+	const char *k = f.key().raw(); /* just past the opening quote */
+	size_t n = string_scan(k);
+
+	if (SL_LIKELY(k[n] == '"')) {
+		*key = std::string_view(k, n);
+		return simdjson::SUCCESS;
+	}
+	return f.unescaped_key().get(*key);
+}
+
+/*
+ * The string value v (its first byte is '"'), unescaped: as key_of. Either
+ * way v is consumed, so that the token after it is checked as what follows a
+ * value (a value left unconsumed is skipped, and simdjson's skip takes a
+ * string followed by ':' for a key).
+ */
+static inline simdjson::error_code string_of(od::value &v, std::string_view *s)
+{
+	const char *q = v.raw_json_token().data();
+	size_t n = string_scan(q + 1);
+	od::raw_json_string raw;
+	simdjson::error_code code;
+
+	SL_ASSERT(q[0] == '"');
+	if (SL_UNLIKELY(q[1 + n] != '"'))
+		return v.get_string().get(*s);
+	code = v.get_raw_json_string().get(raw);
+	SL_ASSERT(code != simdjson::SUCCESS || raw.raw() == q + 1);
+	*s = std::string_view(q + 1, n);
+	return code;
+}
+
+/*
+ * The child of node whose key is key, unless an earlier member with that key
+ * claimed it (duplicates: the first wins, as dom::object::at_key). NULL if
+ * none. Marks it seen.
+ */
+static inline const struct xnode *match(struct xwalk *w, const struct xnode *node,
+					std::string_view key)
+{
+	if (!(node->child_lens >> (key.size() % 64) & 1))
+		return NULL;
+	for (unsigned c = node->child0; c < node->child0 + node->n_child; c++) {
+		const struct xnode *child = &w->x->node[c];
+		if (child->len != key.size() || memcmp(child->key, key.data(), key.size()) != 0)
+			continue;
+		uint64_t bit = 1ull << (c % 64);
+		if (w->seen[c / 64] & bit)
+			return NULL;
+		w->seen[c / 64] |= bit;
+		return child;
+	}
+	return NULL;
+}
+
+/*
+ * The container v's text in the input, from start (its first byte) to where
+ * its walk ended, trimmed. Inside the root object a token follows it; if
+ * none does, the root's '}' was v's own: the document is cut short.
+ */
+static inline simdjson::error_code raw_text(od::value &v, const char *start,
+					    struct sl_json_value *o)
+{
+	const char *end;
+
+	if (v.current_location().get(end) != simdjson::SUCCESS)
+		return simdjson::INCOMPLETE_ARRAY_OR_OBJECT;
+	SL_ASSERT(end > start);
+	while (is_space(end[-1]))
+		end--;
+	o->s = start;
+	o->len = (size_t)(end - start);
+	return simdjson::SUCCESS;
+}
+
+/* A number's token (and what follows it up to the next token) has a '.', 'e' or 'E'. */
+static inline bool is_float_text(std::string_view tok)
+{
+	for (char c : tok)
+		if (c == '.' || (c | 0x20) == 'e')
+			return true;
+	return false;
+}
+
+/* A scalar of type t into *o: parsed in full, as the DOM would. On failure the caller clears *o. */
+static simdjson::error_code scalar(struct xwalk *w, od::value &v, od::json_type t,
+				   struct sl_json_value *o)
+{
+	std::string_view tok = v.raw_json_token(); /* up to the next token: trimmed below */
+	simdjson::error_code code = simdjson::SUCCESS;
+	std::string_view s;
+	uint64_t u = 0;
+	bool is_null = false;
+
+	switch (t) {
+	case od::json_type::string:
+		code = string_of(v, &s);
+		if (code == simdjson::SUCCESS) {
+			o->type = SL_JSON_STRING;
+			o->s = s.data();
+			o->len = s.size();
+		}
+		break;
+	case od::json_type::number:
+		/*
+		 * Not get_number(): in simdjson 3.0.1 it gives 0.0 for floats of
+		 * more than 19 significant digits (simdjson issue #2099). As the
+		 * DOM: an integer (no '.', 'e', 'E') must fit int64 or uint64.
+		 */
+		if (is_float_text(tok)) {
+			code = v.get_double().get(o->f);
+			if (code == simdjson::SUCCESS)
+				o->type = SL_JSON_DOUBLE;
+		} else if (tok[0] == '-') {
+			code = v.get_int64().get(o->i);
+			if (code == simdjson::SUCCESS)
+				o->type = SL_JSON_INT;
+			o->f = (double)o->i;
+		} else {
+			code = v.get_uint64().get(u);
+			if (code == simdjson::SUCCESS && u <= (uint64_t)INT64_MAX) {
+				o->type = SL_JSON_INT;
+				o->i = (int64_t)u;
+				o->f = (double)o->i;
+			} else if (code == simdjson::SUCCESS) { /* f rounds it, the text keeps it */
+				o->type = SL_JSON_DOUBLE;
+				o->f = (double)u;
+			}
+		}
+		break;
+	case od::json_type::boolean:
+		if (v.get_bool().get(o->b) != simdjson::SUCCESS)
+			code = tok[0] == 't' ? simdjson::T_ATOM_ERROR : simdjson::F_ATOM_ERROR;
+		else
+			o->type = SL_JSON_BOOL;
+		break;
+	case od::json_type::null:
+		if (v.is_null().get(is_null) != simdjson::SUCCESS || !is_null)
+			code = simdjson::N_ATOM_ERROR;
+		else
+			o->type = SL_JSON_NULL;
+		break;
+	default:
+		SL_ASSERT(!"not a scalar");
+		break;
+	}
+	if (code != simdjson::SUCCESS) {
+		w->err_at = tok.data();
+		return code;
+	}
+	if (t != od::json_type::string) {
+		size_t n = tok.size();
+		while (n > 0 && is_space(tok[n - 1]))
+			n--;
+		o->s = tok.data();
+		o->len = n;
+	}
+	return simdjson::SUCCESS;
+}
+
+static simdjson::error_code walk_object(struct xwalk *w, od::object &obj, const struct xnode *node,
+					unsigned depth, bool validate, const char *start);
+
+/*
+ * Checks v in full, as the DOM parser would (every token, escape, number,
+ * and the depth limit), keeping nothing. depth: the containers around v.
+ * Recursion is bounded by max_depth <= SL_JSON_MAX_DEPTH.
+ */
+static simdjson::error_code validate_value(struct xwalk *w, od::value &v, unsigned depth)
+{
+	SL_ASSERT(depth <= SL_JSON_MAX_DEPTH);
+	const char *start = v.raw_json_token().data();
+	simdjson::error_code code;
+	struct sl_json_value scratch;
+	od::json_type t;
+	od::object obj;
+	od::array arr;
+
+	code = v.type().get(t);
+	if (code != simdjson::SUCCESS) {
+		w->err_at = start;
+		return code;
+	}
+	switch (t) {
+	case od::json_type::object:
+		code = v.get_object().get(obj);
+		if (code == simdjson::SUCCESS)
+			code = walk_object(w, obj, NULL, depth + 1, true, start);
+		return code;
+	case od::json_type::array:
+		code = v.get_array().get(arr);
+		if (code != simdjson::SUCCESS)
+			return code;
+		for (auto r : arr) {
+			od::value elem;
+			code = std::move(r).get(elem);
+			if (code != simdjson::SUCCESS)
+				return code;
+			if (depth + 1 > w->max_depth) {
+				w->err_at = start;
+				return simdjson::DEPTH_ERROR;
+			}
+			code = validate_value(w, elem, depth + 1);
+			if (code != simdjson::SUCCESS)
+				return code;
+		}
+		return simdjson::SUCCESS;
+	default:
+		return scalar(w, v, t, &scratch);
+	}
+}
+
+/*
+ * v, the value at trie node `node`: fills the output of a path ending here,
+ * descends for the paths going through. depth: the containers around v.
+ * validate: v is inside a wanted array or object, so all of it is checked.
+ */
+static simdjson::error_code walk_value(struct xwalk *w, od::value &v, const struct xnode *node,
+				       unsigned depth, bool validate)
+{
+	SL_ASSERT(node != &w->x->node[0] && node->out < (int)w->x->n_paths);
+	SL_ASSERT(depth >= 1 && depth <= w->max_depth);
+	const char *start = v.raw_json_token().data();
+	simdjson::error_code code;
+	od::json_type t;
+	od::object obj;
+
+	code = v.type().get(t);
+	if (code != simdjson::SUCCESS) {
+		w->err_at = start;
+		return code;
+	}
+	if (node->out < 0) { /* on the way only: a non-object holds none of the paths */
+		if (t == od::json_type::object) {
+			code = v.get_object().get(obj);
+			if (code == simdjson::SUCCESS)
+				code = walk_object(w, obj, node, depth + 1, validate, start);
+			return code;
+		}
+		return validate ? validate_value(w, v, depth) : simdjson::SUCCESS;
+	}
+	struct sl_json_value *o = &w->out[node->out];
+	switch (t) {
+	case od::json_type::object:
+		code = v.get_object().get(obj);
+		if (code == simdjson::SUCCESS)
+			code = walk_object(w, obj, node, depth + 1, true, start);
+		if (code == simdjson::SUCCESS)
+			code = raw_text(v, start, o);
+		if (code == simdjson::SUCCESS)
+			o->type = SL_JSON_OBJECT;
+		return code;
+	case od::json_type::array:
+		code = validate_value(w, v, depth);
+		if (code == simdjson::SUCCESS)
+			code = raw_text(v, start, o);
+		if (code == simdjson::SUCCESS)
+			o->type = SL_JSON_ARRAY;
+		return code;
+	default:
+		return scalar(w, v, t, o);
+	}
+}
+
+/*
+ * The members of obj, reached through trie node `node` (NULL: none wanted
+ * inside). depth: the containers around the members (1: obj is the root);
+ * start: obj's '{'. Members no path wants are skipped unread unless
+ * validate says to check them. Keys are read only to be matched or checked:
+ * once every child of node is found, the root's remaining members are only
+ * skipped, and a nested object is left at once for its parent to skip.
+ */
+static simdjson::error_code walk_object(struct xwalk *w, od::object &obj, const struct xnode *node,
+					unsigned depth, bool validate, const char *start)
+{
+	SL_ASSERT(depth >= 1 && depth <= SL_JSON_MAX_DEPTH + 1);
+	bool match_keys = node && node->n_child > 0, done = false;
+	/* Each node's object is walked at most once a document: its key is matched once. */
+	unsigned left = match_keys ? node->n_child : 0;
+	simdjson::error_code code;
+
+	for (auto r : obj) {
+		const struct xnode *child = NULL;
+		std::string_view key;
+		code = simdjson::SUCCESS;
+		if (r.error() != simdjson::SUCCESS)
+			return r.error();
+		/* By reference: moving the field out costs a store-forwarding stall per member. */
+		od::field &f = r.value_unsafe();
+		if (SL_UNLIKELY(depth > w->max_depth)) {
+			w->err_at = start;
+			return simdjson::DEPTH_ERROR;
+		}
+		if (match_keys || validate) {
+			const char *quote = f.key().raw() - 1; /* key_of may consume the key */
+			code = key_of(f, &key);
+			if (code != simdjson::SUCCESS) {
+				w->err_at = quote;
+				return code;
+			}
+			if (match_keys)
+				child = match(w, node, key);
+			if (child && --left == 0 && !validate) {
+				match_keys = false;
+				done = depth > 1;
+			}
+		}
+		if (child)
+			code = walk_value(w, f.value(), child, depth, validate);
+		else if (validate)
+			code = validate_value(w, f.value(), depth);
+		if (code != simdjson::SUCCESS)
+			return code;
+		if (done)
+			break;
+	}
+	return simdjson::SUCCESS;
+}
+
+extern "C" int sl_json_extract(struct sl_json_parser *p, const struct sl_json_extractor *x,
+			       const char *buf, size_t len, bool padded, struct sl_json_value *out)
+{
+	SL_ASSERT(p && x);
+	SL_ASSERT(out || x->n_paths == 0);
+	SL_ASSERT(buf || len == 0);
+	const struct xnode *root = &x->node[0];
+	const char *in = buf, *start, *end;
+	simdjson::error_code code;
+	struct xwalk w;
+	od::document doc;
+	od::object obj;
+	size_t at = SIZE_MAX;
+	int rc = 0;
+
+	if (x->n_paths > 0)
+		memset(out, 0, x->n_paths * sizeof *out); /* all missing */
+	p->err[0] = '\0';
+	if (SL_UNLIKELY(!input_padded(p, &in, len, padded)))
+		return -EMSGSIZE;
+	/*
+	 * On-Demand reads past the last token only when the document is
+	 * malformed, and then fails, except that a '}' right after len makes
+	 * simdjson check bracket balance, which it otherwise never does: so
+	 * whether a malformed document passed would depend on the byte after
+	 * it (the next record). Never show it a '}' there.
+	 */
+	if (SL_UNLIKELY(padded && len > 0 && buf[len] == '}'))
+		(void)input_padded(p, &in, len, false);
+	/* Stage 1 over the whole input: UTF-8, control characters, closed strings. */
+	code = p->od.iterate(simdjson::padded_string_view(in, len, len + SL_JSON_PADDING)).get(doc);
+	if (SL_UNLIKELY(code != simdjson::SUCCESS))
+		return parse_failed(p, in, len, code);
+
+	w.x = x;
+	w.out = out;
+	w.max_depth = p->max_depth;
+	w.err_at = NULL;
+	memset(w.seen, 0, (x->n_nodes + 63) / 64 * sizeof w.seen[0]);
+	start = in;
+	while (is_space(*start)) /* stage 1 found a token: this stops inside in */
+		start++;
+	end = in + len;
+	while (is_space(end[-1]))
+		end--;
+
+	/* simdjson checks that the last token is '}' (and balance, if the padding starts with one).
+	 */
+	code = doc.get_object().get(obj);
+	if (SL_UNLIKELY(code == simdjson::INCORRECT_TYPE)) {
+		snprintf(p->err, sizeof p->err, "the document is not an object (at byte %zu)",
+			 (size_t)(start - in));
+		rc = -EINVAL;
+		goto out_missing;
+	}
+	if (SL_UNLIKELY(code == simdjson::INCOMPLETE_ARRAY_OR_OBJECT)) {
+		/* Cut short or followed by more: simdjson cannot tell which, nor can we cheaply. */
+		snprintf(p->err, sizeof p->err,
+			 "the document does not end with its object's closing brace (at byte %zu)",
+			 (size_t)(end - 1 - in));
+		rc = -EINVAL;
+		goto out_missing;
+	}
+	if (code == simdjson::SUCCESS)
+		code = walk_object(&w, obj, root, 1, root->out >= 0, start);
+	if (code == simdjson::SUCCESS && doc.current_location().get(w.err_at) == simdjson::SUCCESS)
+		code = simdjson::TRAILING_CONTENT; /* a token after the root's '}' */
+	if (SL_UNLIKELY(code != simdjson::SUCCESS)) {
+		/* Else the token where simdjson stopped, if its iterator still knows. */
+		const char *loc = w.err_at;
+		if (loc || doc.current_location().get(loc) == simdjson::SUCCESS)
+			if (loc >= in && loc <= in + len)
+				at = (size_t)(loc - in);
+		rc = report_failure(p, code, at);
+		goto out_missing;
+	}
+	if (root->out >= 0) {
+		struct sl_json_value *o = &out[root->out];
+		o->type = SL_JSON_OBJECT;
+		o->s = start;
+		o->len = (size_t)(end - start);
+	}
+	for (uint32_t k = 0; k < x->n_paths; k++)
+		if (x->same_as[k] >= 0)
+			out[k] = out[x->same_as[k]];
+	return 0;
+
+out_missing:
+	if (x->n_paths > 0)
+		memset(out, 0, x->n_paths * sizeof *out);
+	return rc;
 }
 
 /* ---- benchmark ---------------------------------------------------------- */

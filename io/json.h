@@ -1,4 +1,7 @@
-/* JSON for sluice: a C API over simdjson's DOM parser, plus escaping and minifying for sinks. */
+/*
+ * JSON for sluice: a C API over simdjson's DOM parser, a fast path that extracts a few fields
+ * with its On-Demand parser, and escaping and minifying for sinks.
+ */
 #ifndef SL_JSON_H
 #define SL_JSON_H
 
@@ -72,11 +75,12 @@ struct sl_json_path {
  * container. So 1 and [] have depth 0, [1] and {"a":[]} depth 1, [[1]]
  * depth 2: a walker that recurses into leaves needs max_depth + 1 frames,
  * and a path of max_depth keys reaches every leaf.
- * All buffers (simdjson's tape, string buffer and indexes, and a copy buffer
- * of max_bytes + SL_JSON_PADDING) are allocated here so that parsing
- * allocates nothing: about 15 * max_bytes of address space, touched only as
- * documents need it. Returns NULL on ENOMEM. Any thread; the parser is then
- * used by one thread.
+ * All buffers (simdjson's tape, string buffer and indexes, those of its
+ * On-Demand parser for sl_json_extract, and a copy buffer of max_bytes +
+ * SL_JSON_PADDING) are allocated here so that parsing allocates nothing:
+ * about 21 * max_bytes of address space, touched only as documents need
+ * it. Returns NULL on ENOMEM. Any thread; the parser is then used by one
+ * thread.
  */
 struct sl_json_parser *sl_json_parser_new(size_t max_bytes, unsigned max_depth);
 
@@ -101,12 +105,13 @@ int sl_json_parse(struct sl_json_parser *p, const char *buf, size_t len, bool pa
 		  struct sl_json_elem *root);
 
 /*
- * The reason of p's last failed parse, NUL-terminated, owned by p and valid
- * until the next parse: what went wrong (simdjson's message, or the limit
- * exceeded) and the byte offset where it is known, e.g. "nested deeper than
- * 64 levels (at byte 64)". It has no "invalid JSON" prefix, for the caller to
- * add. Never contains the input bytes, so it is safe for logs and dead-letter
- * reasons. "" after a successful parse.
+ * The reason of p's last failed parse (sl_json_parse or sl_json_extract),
+ * NUL-terminated, owned by p and valid until the next parse: what went wrong
+ * (simdjson's message, or the limit exceeded) and the byte offset where it
+ * is known, e.g. "nested deeper than 64 levels (at byte 64)". It has no
+ * "invalid JSON" prefix, for the caller to add. Never contains the input
+ * bytes, so it is safe for logs and dead-letter reasons. "" after a
+ * successful parse.
  */
 const char *sl_json_error(const struct sl_json_parser *p);
 
@@ -191,6 +196,104 @@ ssize_t sl_json_escape(const char *s, size_t len, char *buf, size_t cap);
  * integer). Returns false, leaving *out untouched, if s is not such a number.
  */
 bool sl_json_parse_double(const char *s, size_t len, double *out);
+
+/* ---- field extraction (simdjson On-Demand) -------------------------------- */
+
+/* Most paths one extractor takes. */
+#define SL_JSON_EXTRACT_MAX 64
+
+/*
+ * A compiled set of dotted paths, extracted together from one document by a
+ * single forward walk with simdjson's On-Demand API: no DOM tape is built,
+ * and only the objects on the way to a wanted path are entered. Immutable
+ * after creation: one extractor may be shared by every worker thread, each
+ * with its own parser.
+ */
+struct sl_json_extractor;
+
+/*
+ * Compiles paths[0..n) (the keys are copied: the paths and their dotted
+ * strings may be freed afterwards). Paths may repeat, share prefixes or be
+ * prefixes of one another ("after" and "after.name" both work); a path with
+ * n == 0 is the root object itself. Returns NULL on ENOMEM or
+ * n > SL_JSON_EXTRACT_MAX. Any thread.
+ */
+struct sl_json_extractor *sl_json_extractor_new(const struct sl_json_path *paths, uint32_t n);
+
+/* Frees x (NULL is a no-op). No extraction may be running with it. */
+void sl_json_extractor_free(struct sl_json_extractor *x);
+
+/*
+ * One extracted value. Every field is set: the ones the type does not use
+ * are zero (s NULL).
+ *   MISSING  the path is absent or crosses a non-object (as sl_json_get_path)
+ *   NULL, BOOL (b)
+ *   INT      an integer that fits int64_t: i, and f = (double)i
+ *   DOUBLE   a number with a fraction or exponent, or an integer above
+ *            INT64_MAX (the DOM's SL_JSON_UINT: f rounds it, s keeps it exact)
+ *   STRING   s[0..len): unescaped, valid UTF-8, NOT NUL-terminated (may
+ *            contain NUL bytes)
+ *   ARRAY, OBJECT  s[0..len): the value's JSON text as it appears in the
+ *            input (not minified), validated as a whole like sl_json_parse
+ * For every type but STRING and MISSING, s[0..len) is the value's text in
+ * the input ("-1.50e3", "true", "null", "[1, 2]"), without the whitespace
+ * around it. s points into the input (buf if padded, else the parser's copy
+ * of it) or into the parser's string buffer: valid while buf is unchanged
+ * and until the next sl_json_extract or sl_json_parse on the same parser.
+ */
+struct sl_json_value {
+	enum sl_json_type type; /* never SL_JSON_UINT */
+	bool b;
+	int64_t i;
+	double f;
+	const char *s;
+	size_t len;
+};
+
+/*
+ * Parses buf[0..len) (padded as for sl_json_parse) and fills out[0..n) for
+ * x's n paths, out[k] for paths[k]. With duplicate keys the first wins, as in
+ * sl_json_get_field (later duplicates are skipped, also for the prefixes of
+ * paths: "a.b" looks only inside the first "a"). Returns 0, or a negative
+ * errno with every out[k] missing and sl_json_error() saying why:
+ *   -EMSGSIZE  len > the parser's max_bytes
+ *   -EINVAL    invalid JSON (see below), or the document is not an object
+ *   -ELOOP     a visited value nested deeper than the parser's max_depth
+ * Allocates nothing. Does not invalidate elements from sl_json_parse; the
+ * next sl_json_parse invalidates the values of this call (see above). Runs
+ * on p's thread; x may be in use by other threads at the same time.
+ *
+ * What is validated. On-Demand is lazy: an object document that
+ * sl_json_parse accepts is always accepted here, with the values
+ * sl_json_get_path finds in it, but some that it rejects are accepted here.
+ * The bytes past len never change the return value or the values (at most
+ * the error text). Checked in the whole input, as by sl_json_parse
+ * (simdjson's stage 1): it is not empty, it is valid UTF-8, and its strings
+ * are closed and hold no unescaped control characters. Checked where the
+ * walk goes, as by sl_json_parse:
+ *   - the root object: it is the document's first token and its closing
+ *     '}' the last, its members are string keys, ':' and values, separated
+ *     by ','. So a valid document cut short, or followed by anything but
+ *     whitespace, is rejected;
+ *   - the keys of the root object and of each object a wanted path goes
+ *     through, up to the last wanted key found (escapes checked by
+ *     unescaping); after it, a nested object is left to be skipped;
+ *   - every wanted value in full: numbers and literals parsed, strings
+ *     unescaped, arrays and objects walked entirely with the nesting limit.
+ * NOT checked in the values skipped over (all other values, and the rest of
+ * a nested object after its last wanted key): simdjson skips a value by
+ * counting its brackets and reads nothing else. So {"a":[1 2],"b":tru,
+ * "c":{"d":}} is accepted when no path starts with "a", "b" or "c": invalid
+ * scalars (tru, 01, 1., -, bare words), numbers out of range, invalid
+ * escapes ("\x", lone surrogates), missing or extra commas and colons,
+ * non-string keys, mismatched or unbalanced brackets and nesting depth, all
+ * inside skipped values, and invalid escapes in keys after the last wanted
+ * one. A malformed skipped value can even swallow what follows it:
+ * {"a":"x":1},"b":2} gives b = 2. Use sl_json_parse when a record must be
+ * rejected for those.
+ */
+int sl_json_extract(struct sl_json_parser *p, const struct sl_json_extractor *x, const char *buf,
+		    size_t len, bool padded, struct sl_json_value *out);
 
 /*
  * Benchmark helper for `sluice bench`: parses every non-empty '\n'-separated
