@@ -10,6 +10,8 @@ extern const struct sl_plugin sl_plugin_map;
 extern const struct sl_plugin sl_plugin_key_by;
 extern const struct sl_plugin sl_plugin_aggregate;
 extern const struct sl_plugin sl_plugin_union;
+extern const struct sl_plugin sl_plugin_standardize;
+extern const struct sl_plugin sl_plugin_quality;
 extern const struct sl_plugin sl_plugin_file_sink;
 extern const struct sl_plugin sl_plugin_stdout_sink;
 extern const struct sl_plugin sl_plugin_blackhole_sink;
@@ -23,6 +25,8 @@ const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_key_by,
 	&sl_plugin_aggregate,
 	&sl_plugin_union,
+	&sl_plugin_standardize,
+	&sl_plugin_quality,
 	&sl_plugin_file_sink,
 	&sl_plugin_stdout_sink,
 	&sl_plugin_blackhole_sink,

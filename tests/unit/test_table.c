@@ -1,7 +1,7 @@
 /* Unit test of state/table: millions of random upserts, finds and deletes
  * (1..64-byte keys, small and large key spaces, good and colliding hashes)
  * against a naive reference map, pointer and value stability across
- * growth, compaction, iteration, key_of and counts. */
+ * growth, compaction, iteration, key_of, peek and counts. */
 #include <xxhash.h>
 
 #include "state/table.h"
@@ -178,6 +178,25 @@ static void check_iteration(struct sl_table *t, struct refmap *m, uint32_t epoch
 	CHECK_EQ_U(sl_table_count(t), m->n_live);
 }
 
+/* sl_table_peek: a live entry with the same hash (with a good hash, the
+ * key's own), or NULL only when no live entry has that hash. */
+static void check_peek(struct sl_table *t, enum hash_mode mode, const struct ref *r, uint64_t h,
+		       void *p)
+{
+	void *q = sl_table_peek(t, h);
+	if (mode == HASH_GOOD) {
+		CHECKF(q == p, "peek of a %s key: %p, want %p", r->live ? "live" : "deleted", q, p);
+		return;
+	}
+	if (r->live)
+		CHECK(q != NULL);
+	if (q) {
+		uint32_t klen;
+		const uint8_t *k = sl_table_key_of(t, q, &klen);
+		CHECK(key_hash(mode, k, klen) == h);
+	}
+}
+
 /* Every reference key: found iff live, with its value; refreshes pointers
  * (after a compaction they may have moved). */
 static void check_all(struct sl_table *t, struct refmap *m, enum hash_mode mode, bool refresh)
@@ -185,6 +204,7 @@ static void check_all(struct sl_table *t, struct refmap *m, enum hash_mode mode,
 	for (uint32_t i = 0; i < m->n; i++) {
 		struct ref *r = &m->e[i];
 		void *p = sl_table_find(t, r->key, r->len, key_hash(mode, r->key, r->len));
+		check_peek(t, mode, r, key_hash(mode, r->key, r->len), p);
 		if (!r->live) {
 			CHECKF(p == NULL, "deleted key %u found", i);
 			continue;
