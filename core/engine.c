@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/admin.h"
 #include "core/progress.h"
 
 static struct sl_engine *volatile running_engine;
@@ -292,8 +293,9 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	struct sl_progress prog;
 	sl_progress_init(&prog, opts->progress);
 	bool stop_sent = false;
+	struct sl_admin *admin = sl_admin_start(e, job);
 	while (atomic_load(&e->n_done) < n) {
-		usleep(20000);
+		sl_admin_poll(admin, 20);
 		if (stop_requested && !stop_sent) {
 			sl_log(SL_LOG_INFO, -1, NULL, "msg=\"stop requested: draining\"");
 			atomic_store(&e->stop, true);
@@ -312,6 +314,7 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		}
 	}
 	e->end_ns = sl_now_ns();
+	sl_admin_stop(admin);
 	for (uint32_t i = 0; i < n; i++)
 		pthread_join(e->workers[i].thread, NULL);
 	sl_progress_done(&prog);

@@ -38,6 +38,8 @@ struct sl_node {
 	void *shared;            /* plugin data, read-only once workers run */
 };
 
+struct sl_admin_conf;
+
 struct sl_job {
 	struct sl_cfg_doc *doc;
 	const char *path;
@@ -49,6 +51,7 @@ struct sl_job {
 	struct sl_node *nodes[SL_MAX_NODES];
 	uint32_t n_exchanges;
 	uint32_t max_cols; /* widest schema: sizes the batch blocks */
+	struct sl_admin_conf *admin; /* admin: and alerts: (core/admin.h), in doc */
 };
 
 /*

@@ -12,6 +12,8 @@ extern const struct sl_plugin sl_plugin_aggregate;
 extern const struct sl_plugin sl_plugin_union;
 extern const struct sl_plugin sl_plugin_standardize;
 extern const struct sl_plugin sl_plugin_quality;
+extern const struct sl_plugin sl_plugin_upsert;
+extern const struct sl_plugin sl_plugin_route;
 extern const struct sl_plugin sl_plugin_file_sink;
 extern const struct sl_plugin sl_plugin_stdout_sink;
 extern const struct sl_plugin sl_plugin_blackhole_sink;
@@ -27,6 +29,8 @@ const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_union,
 	&sl_plugin_standardize,
 	&sl_plugin_quality,
+	&sl_plugin_upsert,
+	&sl_plugin_route,
 	&sl_plugin_file_sink,
 	&sl_plugin_stdout_sink,
 	&sl_plugin_blackhole_sink,

@@ -273,6 +273,18 @@ void sl_table_prefetch_entry(const struct sl_table *t, uint64_t hash)
 	}
 }
 
+void *sl_table_peek(const struct sl_table *t, uint64_t hash)
+{
+	uint64_t mask = t->cap - 1;
+	for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
+		struct slot *s = &t->slots[i];
+		if (!s->e)
+			return NULL;
+		if (s->e != TOMBSTONE && s->hash == hash)
+			return entry_value(s->e);
+	}
+}
+
 uint64_t sl_table_count(const struct sl_table *t)
 {
 	return t->n_live;

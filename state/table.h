@@ -32,6 +32,15 @@ void sl_table_prefetch(const struct sl_table *t, uint64_t hash);
 /* Second stage, once the slot is likely cached: prefetches the entry the
  * first slot with this hash points at. Several in a row overlap their misses. */
 void sl_table_prefetch_entry(const struct sl_table *t, uint64_t hash);
+/*
+ * A hint for prefetching, not a lookup: the value of the first live entry in
+ * hash's probe run whose stored hash equals hash (almost surely, not surely,
+ * the key's), or NULL. Reads only the index (prefetch it first with
+ * sl_table_prefetch), so the caller can prefetch the entry's value, and once
+ * that arrived, what the value points to. The pointer may be stale for a
+ * caller that changed the table since: prefetch through it, never read.
+ */
+void *sl_table_peek(const struct sl_table *t, uint64_t hash);
 uint64_t sl_table_count(const struct sl_table *t);
 uint64_t sl_table_bytes(const struct sl_table *t);
 

@@ -297,8 +297,7 @@ static void check_extract(const uint8_t *data, size_t size, int rc, struct sl_js
 		size_t at = 0;
 
 		SL_ASSERT(xrc == 0 || xrc == -EINVAL || xrc == -ELOOP);
-		/* The DOM accepts an object: so does extraction. Extraction fails: so does the DOM.
-		 */
+		/* When the DOM accepts an object, so does extraction. */
 		if (rc == 0)
 			SL_ASSERT(xrc == (is_object ? 0 : -EINVAL));
 		if (xrc != 0) {

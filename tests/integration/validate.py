@@ -66,7 +66,7 @@ sinks:
   o: {from: k, type: blackhole}
 """, [
     "job.yaml:4:39: step 'k': key: no column 'customer_idd' (did you mean 'customer_id'?)",
-    "job.yaml:5:6: step 'u': missing 'op' (one of: filter, map, key_by, aggregate, union, standardize, quality)",
+    "job.yaml:5:6: step 'u': missing 'op' (one of: filter, map, key_by, aggregate, union, standardize, quality, upsert, route)",
 ])
 ok("unknown column, missing op")
 
