@@ -107,8 +107,11 @@ static void print_graph(const struct sl_job *job, FILE *f)
 			n->plugin->name);
 		if (n->n_inputs) {
 			fputs(" from ", f);
-			for (uint32_t k = 0; k < n->n_inputs; k++)
-				fprintf(f, "%s%s", k ? "," : "", job->nodes[n->inputs[k]]->name);
+			for (uint32_t k = 0; k < n->n_inputs; k++) {
+				const struct sl_node *in = job->nodes[n->inputs[k]];
+				fprintf(f, "%s%s%s%s", k ? "," : "", in->name, in->n_ports ? "." : "",
+					in->n_ports ? in->ports[n->in_port[k]] : "");
+			}
 		}
 		fputs("\n         (", f);
 		for (uint32_t c = 0; c < n->schema.n_fields; c++)
