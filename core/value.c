@@ -323,6 +323,24 @@ int sl_decimal_format(int64_t v, unsigned scale, char *buf)
 	return o;
 }
 
+static inline void put2(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* YYYY-MM-DD for years 0..9999, no NUL. */
+static inline void put_date(char *p, unsigned y, unsigned m, unsigned d)
+{
+	put2(p, y / 100);
+	put2(p + 2, y % 100);
+	p[4] = '-';
+	put2(p + 5, m);
+	p[7] = '-';
+	put2(p + 8, d);
+	p[10] = '\0';
+}
+
 /* A whole number printed without '.' or exponent still reads as a float. */
 static int whole_suffix(char *buf, int n)
 {
@@ -341,6 +359,37 @@ int sl_format_double(double v, char *buf)
 		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
 	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
 		return sprintf(buf, "%s%lld.0", signbit(v) && v == 0 ? "-" : "", (long long)v);
+	/* Short decimals (0.35, 12.5): the fewest fraction digits k whose
+	 * integer v * 10^k reads back as v — without printf. */
+	if (fabs(v) < 1e9) {
+		static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+		for (int k = 0; k < 6; k++) {
+			double x = nearbyint(v * p10[k]);
+			if (x / p10[k] != v)
+				continue;
+			int64_t u = (int64_t)fabs(x);
+			char tmp[32];
+			int t = 0;
+			for (int i = 0; i <= k; i++, u /= 10) /* k + 1 fraction digits */
+				tmp[t++] = (char)('0' + u % 10);
+			int o = 0;
+			if (v < 0)
+				buf[o++] = '-';
+			if (u == 0)
+				buf[o++] = '0';
+			char ip[24];
+			int ni = 0;
+			for (; u; u /= 10)
+				ip[ni++] = (char)('0' + u % 10);
+			while (ni)
+				buf[o++] = ip[--ni];
+			buf[o++] = '.';
+			while (t)
+				buf[o++] = tmp[--t];
+			buf[o] = '\0';
+			return o;
+		}
+	}
 	int n = 0;
 	for (int p = 15; p <= 17; p++) {
 		n = sprintf(buf, "%.*g", p, v);
@@ -399,7 +448,10 @@ int sl_value_format(enum sl_type t, union sl_val v, char *buf)
 		int64_t y;
 		unsigned m, d;
 		sl_civil_from_days(v.i, &y, &m, &d);
-		return sprintf(buf, "%04lld-%02u-%02u", (long long)y, m, d);
+		if (y < 0 || y > 9999)
+			return sprintf(buf, "%04lld-%02u-%02u", (long long)y, m, d);
+		put_date(buf, (unsigned)y, m, d);
+		return 10;
 	}
 	case SL_T_TIMESTAMP:
 	case SL_T_TIMESTAMP_LTZ: {
@@ -410,9 +462,24 @@ int sl_value_format(enum sl_type t, union sl_val v, char *buf)
 		int64_t y;
 		unsigned m, d;
 		sl_civil_from_days(days, &y, &m, &d);
-		return sprintf(buf, "%04lld-%02u-%02u %02u:%02u:%02u.%03u", (long long)y, m, d,
-			       (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60),
-			       (unsigned)(rem / 1000 % 60), (unsigned)(rem % 1000));
+		if (y < 0 || y > 9999)
+			return sprintf(buf, "%04lld-%02u-%02u %02u:%02u:%02u.%03u", (long long)y, m,
+				       d, (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60),
+				       (unsigned)(rem / 1000 % 60), (unsigned)(rem % 1000));
+		/* Sinks print many of these: digits by hand, no printf. */
+		put_date(buf, (unsigned)y, m, d);
+		buf[10] = ' ';
+		put2(buf + 11, (unsigned)(rem / 3600000));
+		buf[13] = ':';
+		put2(buf + 14, (unsigned)(rem / 60000 % 60));
+		buf[16] = ':';
+		put2(buf + 17, (unsigned)(rem / 1000 % 60));
+		buf[19] = '.';
+		unsigned msec = (unsigned)(rem % 1000);
+		buf[20] = (char)('0' + msec / 100);
+		put2(buf + 21, msec % 100);
+		buf[23] = '\0';
+		return 23;
 	}
 	default:
 		buf[0] = '\0';
