@@ -42,8 +42,10 @@ static bool wanted(const struct bench_opts *o, const char *name)
 	return false;
 }
 
-/* Runs one job in a child process; stop_after_s > 0 sends SIGTERM then. */
-static int run_child(const char *yaml, uint32_t workers, double stop_after_s, struct result *res)
+/* Runs one job in a child process; stop_after_s > 0 sends SIGTERM then.
+ * yaml is the job's text, or NULL to load path with the overrides sets. */
+static int run_job(const char *yaml, const char *path, char *const *sets, uint32_t n_sets,
+		   uint32_t workers, double stop_after_s, struct result *res)
 {
 	int fd[2];
 	if (pipe(fd) < 0)
@@ -60,7 +62,8 @@ static int run_child(const char *yaml, uint32_t workers, double stop_after_s, st
 		struct sl_diag d;
 		sl_diag_init(&d);
 		struct sl_job *job;
-		if (sl_job_load("bench.yaml", yaml, strlen(yaml), NULL, 0, NULL, &d, &job) < 0) {
+		if (sl_job_load(yaml ? "bench.yaml" : path, yaml, yaml ? strlen(yaml) : 0, sets,
+				n_sets, NULL, &d, &job) < 0) {
 			fputs(sl_diag_text(&d), stderr);
 			_exit(2);
 		}
@@ -89,6 +92,58 @@ static int run_child(const char *yaml, uint32_t workers, double stop_after_s, st
 	if (n != (ssize_t)sizeof(res->s) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -EIO;
 	return 0;
+}
+
+static int run_child(const char *yaml, uint32_t workers, double stop_after_s, struct result *res)
+{
+	return run_job(yaml, NULL, NULL, 0, workers, stop_after_s, res);
+}
+
+/* The reference job (examples/customer-archive.yaml) with its sinks moved
+ * under dir (or to blackholes) and its source switched to the file. */
+static int run_reference(const char *dir, const char *input, const char *sink_kind,
+			 uint64_t records, uint32_t workers, struct result *res)
+{
+	static const char *const sinks[] = {"id_check", "phone_check", "address_fix", "cleaning",
+					    "anomaly",  "standard",    "archive"};
+	static const char *const ports[] = {"routed.id_check", "routed.phone_check",
+					    "routed.address_fix", "routed.cleaning",
+					    "routed.anomaly", "routed.default", "latest"};
+	static char buf[16][2600];
+	char *sets[16];
+	uint32_t n = 0;
+	char rm[700];
+	snprintf(rm, sizeof(rm), "rm -rf '%s/ref'", dir);
+	if (system(rm) != 0)
+		return -EIO;
+	for (size_t i = 0; i < SL_ARRAY_LEN(sinks); i++) {
+		if (strcmp(sink_kind, "blackhole") == 0)
+			snprintf(buf[n], sizeof(buf[n]), "sinks.%s={from: %s, type: blackhole}", sinks[i],
+				 ports[i]);
+		else
+			snprintf(buf[n], sizeof(buf[n]),
+				 "sinks.%s={from: %s, type: file, path: '%s/ref/%s', compression: %s%s}",
+				 sinks[i], ports[i], dir, sinks[i], sink_kind,
+				 strcmp(sinks[i], "archive") == 0
+					 ? ", format: upsert-json, key: [customer_id]"
+					 : "");
+		sets[n] = buf[n];
+		n++;
+	}
+	snprintf(buf[n], sizeof(buf[n]), "dead_letter={type: file, path: '%s/ref/dead'}", dir);
+	sets[n] = buf[n];
+	n++;
+	if (input)
+		snprintf(buf[n], sizeof(buf[n]),
+			 "sources.customers={type: file, path: '%s', format: debezium-json, schema: "
+			 "'customer_id BIGINT NOT NULL, name STRING, address STRING, phone STRING, "
+			 "id_number STRING, updated_time BIGINT'}",
+			 input);
+	else
+		snprintf(buf[n], sizeof(buf[n]), "sources.customers.records=%" PRIu64, records);
+	sets[n] = buf[n];
+	n++;
+	return run_job(NULL, "examples/customer-archive.yaml", sets, n, workers, 0, res);
 }
 
 static void print_result(const char *workload, uint32_t workers, const struct result *r,
@@ -186,7 +241,8 @@ static int usage(void)
 	fputs("usage: sluice bench [--records N] [--keys K] [--workers 1,2] [--only NAMES] "
 	      "[--dir DIR]\n"
 	      "workloads: gen-keyby-count, file-parse, file-parse-keyby-count-file, limit, "
-	      "latency-100k, idle\n",
+	      "latency-100k, idle, reference-gen-blackhole, reference-file-plain, "
+	      "reference-file-zstd\n",
 	      stderr);
 	return 2;
 }
@@ -233,7 +289,8 @@ int sl_cmd_bench(int argc, char **argv)
 	snprintf(input, sizeof(input), "%s/events-%" PRIu64 ".ndjson", o.dir, o.records);
 	snprintf(out, sizeof(out), "%s/out", o.dir);
 	bool file_runs = wanted(&o, "file-parse") || wanted(&o, "file-parse-keyby-count-file") ||
-			 wanted(&o, "limit");
+			 wanted(&o, "limit") || wanted(&o, "reference-file-plain") ||
+			 wanted(&o, "reference-file-zstd");
 	if (file_runs && make_input(input, o.records, o.keys) < 0) {
 		fprintf(stderr, "bench: cannot write %s\n", input);
 		return 1;
@@ -280,6 +337,24 @@ int sl_cmd_bench(int argc, char **argv)
 				 input, fields, out);
 			if (run_child(yaml, w, 0, &r) == 0)
 				print_result("file-parse-keyby-count-file", w, &r, NULL);
+			else
+				failures++;
+		}
+	}
+	for (uint32_t k = 0; k < o.n_workers; k++) {
+		uint32_t w = o.workers[k];
+		static const struct {
+			const char *name, *sinks;
+			bool file;
+		} refs[] = {{"reference-gen-blackhole", "blackhole", false},
+			    {"reference-file-plain", "none", true},
+			    {"reference-file-zstd", "zstd", true}};
+		for (size_t i = 0; i < SL_ARRAY_LEN(refs); i++) {
+			if (!wanted(&o, refs[i].name))
+				continue;
+			if (run_reference(o.dir, refs[i].file ? input : NULL, refs[i].sinks, o.records,
+					  w, &r) == 0)
+				print_result(refs[i].name, w, &r, NULL);
 			else
 				failures++;
 		}
