@@ -357,8 +357,19 @@ int sl_format_double(double v, char *buf)
 		return sprintf(buf, "NaN");
 	if (isinf(v))
 		return sprintf(buf, v > 0 ? "Infinity" : "-Infinity");
-	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
-		return sprintf(buf, "%s%lld.0", signbit(v) && v == 0 ? "-" : "", (long long)v);
+	if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+		int o = 0;
+		if (signbit(v))
+			buf[o++] = '-';
+		char ip[24];
+		int ni = 0;
+		for (uint64_t u = (uint64_t)fabs(v); ni == 0 || u; u /= 10)
+			ip[ni++] = (char)('0' + u % 10);
+		while (ni)
+			buf[o++] = ip[--ni];
+		memcpy(buf + o, ".0", 3);
+		return o + 2;
+	}
 	/* Short decimals (0.35, 12.5): the fewest fraction digits k whose
 	 * integer v * 10^k reads back as v — without printf. */
 	if (fabs(v) < 1e9) {
