@@ -15,7 +15,16 @@ static int blackhole_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 	return 0;
 }
 
+static uint64_t blackhole_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)
+{
+	(void)n;
+	(void)input;
+	(void)out_used;
+	return 0; /* counts rows, reads no column */
+}
+
 const struct sl_plugin sl_plugin_blackhole_sink = {
+	.uses = blackhole_uses,
 	.name = "blackhole",
 	.kind = SL_NODE_SINK,
 	.summary = "counts rows and latency, writes nothing",

@@ -552,6 +552,17 @@ static int finish_graph(struct build *b)
 				   "the job has no sinks: nothing would be written");
 	if (job->max_cols == 0)
 		job->max_cols = 1;
+	/* Column pruning, from the sinks up: what each node's consumers read. */
+	for (uint32_t h = k; h-- > 0;) {
+		struct sl_node *n = job->nodes[h];
+		for (uint32_t q = 0; q < n->n_inputs; q++) {
+			struct sl_node *src = job->nodes[n->inputs[q]];
+			uint64_t all = src->schema.n_fields >= 64 ? ~0ull
+								  : (1ull << src->schema.n_fields) - 1;
+			uint64_t u = n->plugin->uses ? n->plugin->uses(n, q, n->out_used) : all;
+			src->out_used |= u & all;
+		}
+	}
 	return rc;
 }
 

@@ -34,6 +34,9 @@ struct sl_node {
 	bool is_exchange;        /* a key_by: rows cross workers here */
 	bool is_dead_letter;     /* the job's dead-letter source (fed by bad records) */
 	uint32_t exchange;       /* index among the job's exchanges */
+	/* Columns of this node's output that some downstream node reads (bit
+	 * per column): a source may leave the others null (column pruning). */
+	uint64_t out_used;
 	void *conf;              /* filled by the plugin's options table */
 	void *shared;            /* plugin data, read-only once workers run */
 };

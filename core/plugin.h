@@ -57,6 +57,9 @@ struct sl_plugin {
 	/* Every input ended on this worker (sources: after SL_POLL_EOF or stop):
 	 * emit what is left (final aggregates), flush. */
 	int (*finish)(struct sl_worker *w, struct sl_nodeinst *ni);
+	/* Columns of input `input` the node reads, given the columns of its own
+	 * output that are used downstream (bit per column). NULL: all of them. */
+	uint64_t (*uses)(const struct sl_node *node, uint32_t input, uint64_t out_used);
 	/* Where a sink's output goes, for the run summary ("out/ (part-*.jsonl)"). */
 	const char *(*describe)(const struct sl_node *node, char *buf, size_t cap);
 	/* Periodic (at least every 100 ms while the node is live). */

@@ -512,7 +512,22 @@ static int aggregate_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return rc;
 }
 
+static uint64_t aggregate_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)
+{
+	(void)input;
+	(void)out_used; /* every output column comes from the keys and the state */
+	const struct aggregate_shared *s = n->shared;
+	uint64_t m = 0;
+	for (uint32_t k = 0; s && k < s->n_keys; k++)
+		m |= 1ull << s->key_cols[k];
+	for (uint32_t i = 0; s && i < s->n_aggs; i++)
+		if (s->agg[i].col >= 0)
+			m |= 1ull << s->agg[i].col;
+	return s ? m : ~0ull;
+}
+
 const struct sl_plugin sl_plugin_aggregate = {
+	.uses = aggregate_uses,
 	.name = "aggregate",
 	.kind = SL_NODE_STEP,
 	.summary = "count, sum, min, max, avg per key (changelog of updates, or final rows)",

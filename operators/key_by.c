@@ -189,7 +189,17 @@ static int key_by_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return rc;
 }
 
+static uint64_t key_by_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)
+{
+	(void)input;
+	const struct key_by_shared *s = n->shared;
+	for (uint32_t k = 0; s && k < s->n_keys; k++)
+		out_used |= 1ull << s->cols[k];
+	return out_used;
+}
+
 const struct sl_plugin sl_plugin_key_by = {
+	.uses = key_by_uses,
 	.name = "key_by",
 	.kind = SL_NODE_STEP,
 	.summary = "send rows to the worker owning their key group (hash exchange)",

@@ -39,7 +39,15 @@ static int union_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_
 	return sl_emit(w, ni, in);
 }
 
+static uint64_t union_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)
+{
+	(void)n;
+	(void)input;
+	return out_used; /* same columns in and out */
+}
+
 const struct sl_plugin sl_plugin_union = {
+	.uses = union_uses,
 	.name = "union",
 	.kind = SL_NODE_STEP,
 	.summary = "merge several inputs with the same columns (from: [a, b])",

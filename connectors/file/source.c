@@ -667,8 +667,8 @@ static int set_json(struct sl_batch *b, uint32_t c, uint32_t r, enum sl_type t,
 /* Decodes one line into a new row of b. Returns 0, or -EINVAL with err set
  * (the row is rolled back). */
 static int decode_line(const struct file_shared *s, struct file_state *st,
-		       const struct sl_schema *schema, struct sl_batch *b, const char *line,
-		       size_t len, int64_t now, char *err, size_t cap)
+		       const struct sl_schema *schema, uint64_t used, struct sl_batch *b,
+		       const char *line, size_t len, int64_t now, char *err, size_t cap)
 {
 	uint32_t mark = b->heap_len;
 	uint32_t r = sl_batch_begin_row(b, SL_KIND_INSERT, now, INT64_MIN);
@@ -686,7 +686,8 @@ static int decode_line(const struct file_shared *s, struct file_state *st,
 			goto out_bad;
 		}
 		for (uint32_t c = 0; c < s->n_fields; c++) {
-			if (!sl_json_get_path(root, &s->f[c].path, &v)) {
+			/* Columns nobody downstream reads stay null (column pruning). */
+			if (!((used >> c) & 1) || !sl_json_get_path(root, &s->f[c].path, &v)) {
 				sl_batch_set_null(b, c, r);
 				continue;
 			}
@@ -710,6 +711,8 @@ static int decode_line(const struct file_shared *s, struct file_state *st,
 		}
 		for (uint32_t c = 0; c < s->n_fields; c++) {
 			uint32_t col = s->f[c].csv_col;
+			if (!((used >> c) & 1))
+				continue;
 			rc = set_text(b, c, r, s->f[c].type, fp[col], fl[col], err, cap,
 				      schema->fields[c].name);
 			if (rc < 0)
@@ -862,7 +865,8 @@ static int file_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 			consumed += (uint64_t)(st->p - p);
 			if (len == 0)
 				continue; /* blank lines carry no record */
-			if (decode_line(s, st, &ni->node->schema, b, p, len, now, err, sizeof(err)) <
+			if (decode_line(s, st, &ni->node->schema, ni->node->out_used, b, p, len, now, err,
+					sizeof(err)) <
 			    0)
 				bad_line(w, ni, st, err, p, len);
 		}

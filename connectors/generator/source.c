@@ -135,29 +135,35 @@ static bool next_event(struct gen_state *st)
 	return false;
 }
 
+/* Only the columns someone downstream reads are filled (node->out_used). */
+#define USED(u, c) (((u) >> (c)) & 1u)
+
 static bool put_image(struct sl_batch *b, uint8_t kind, const struct sl_customer_row *img,
-		      int64_t ingest_ns, int64_t event_ms)
+		      int64_t ingest_ns, int64_t event_ms, uint64_t used)
 {
 	uint32_t need = img->name_len + img->address_len + img->phone_len + img->id_number_len;
 	if (sl_batch_full(b) || need > sl_batch_heap_free(b))
 		return false;
 	uint32_t r = sl_batch_begin_row(b, kind, ingest_ns, event_ms);
-	sl_batch_set_i(b, COL_ID, r, img->customer_id);
-	if (!img->name_null)
+	if (USED(used, COL_ID))
+		sl_batch_set_i(b, COL_ID, r, img->customer_id);
+	if (!img->name_null && USED(used, COL_NAME))
 		sl_batch_set_str(b, COL_NAME, r, img->name, img->name_len);
-	if (!img->address_null)
+	if (!img->address_null && USED(used, COL_ADDRESS))
 		sl_batch_set_str(b, COL_ADDRESS, r, img->address, img->address_len);
-	if (!img->phone_null)
+	if (!img->phone_null && USED(used, COL_PHONE))
 		sl_batch_set_str(b, COL_PHONE, r, img->phone, img->phone_len);
-	if (!img->id_number_null)
+	if (!img->id_number_null && USED(used, COL_ID_NUMBER))
 		sl_batch_set_str(b, COL_ID_NUMBER, r, img->id_number, img->id_number_len);
-	sl_batch_set_i(b, COL_UPDATED, r, img->updated_time_ms);
+	if (USED(used, COL_UPDATED))
+		sl_batch_set_i(b, COL_UPDATED, r, img->updated_time_ms);
 	sl_batch_commit_row(b);
 	return true;
 }
 
 /* Appends the rows of st->ev; false (batch unchanged) if they do not fit. */
-static bool put_event(struct sl_batch *b, const struct sl_customer_event *ev, int64_t ingest_ns)
+static bool put_event(struct sl_batch *b, const struct sl_customer_event *ev, int64_t ingest_ns,
+		      uint64_t used)
 {
 	uint32_t rows = ev->op == 'u' ? 2 : 1;
 	if (b->n_rows + rows > SL_BATCH_ROWS)
@@ -166,14 +172,14 @@ static bool put_event(struct sl_batch *b, const struct sl_customer_event *ev, in
 	bool ok;
 	switch (ev->op) {
 	case 'u':
-		ok = put_image(b, SL_KIND_UPDATE_BEFORE, &ev->before, ingest_ns, ev->ts_ms) &&
-		     put_image(b, SL_KIND_UPDATE_AFTER, &ev->after, ingest_ns, ev->ts_ms);
+		ok = put_image(b, SL_KIND_UPDATE_BEFORE, &ev->before, ingest_ns, ev->ts_ms, used) &&
+		     put_image(b, SL_KIND_UPDATE_AFTER, &ev->after, ingest_ns, ev->ts_ms, used);
 		break;
 	case 'd':
-		ok = put_image(b, SL_KIND_DELETE, &ev->before, ingest_ns, ev->ts_ms);
+		ok = put_image(b, SL_KIND_DELETE, &ev->before, ingest_ns, ev->ts_ms, used);
 		break;
 	default: /* 'c', 'r' */
-		ok = put_image(b, SL_KIND_INSERT, &ev->after, ingest_ns, ev->ts_ms);
+		ok = put_image(b, SL_KIND_INSERT, &ev->after, ingest_ns, ev->ts_ms, used);
 	}
 	if (!ok) {
 		b->n_rows = n0;
@@ -224,7 +230,7 @@ static int gen_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 		int64_t ingest = st->rate > 0 ? st->start_ns + (int64_t)((double)(st->produced - 1) /
 									  st->rate * 1e9)
 					      : now;
-		if (!put_event(b, &st->ev, ingest))
+		if (!put_event(b, &st->ev, ingest, ni->node->out_used))
 			break;
 		st->have_ev = false;
 		events++;
