@@ -238,24 +238,13 @@ static int digits_at(const char *s, size_t n, size_t *i, unsigned min, unsigned 
 	return k >= min ? 0 : -EINVAL;
 }
 
-static bool valid_date(int64_t y, unsigned m, unsigned d)
-{
-	static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (m < 1 || m > 12 || d < 1)
-		return false;
-	unsigned max = mdays[m - 1];
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		max = 29;
-	return d <= max;
-}
-
 /* 'YYYY-M-D' at s[*i]: days since the epoch. */
 static int parse_date_at(const char *s, size_t n, size_t *i, int64_t *days)
 {
 	unsigned y, m, d;
 	if (digits_at(s, n, i, 4, 4, &y) || *i >= n || s[(*i)++] != '-' ||
 	    digits_at(s, n, i, 1, 2, &m) || *i >= n || s[(*i)++] != '-' ||
-	    digits_at(s, n, i, 1, 2, &d) || !valid_date(y, m, d))
+	    digits_at(s, n, i, 1, 2, &d) || !sl_civil_valid(y, m, d))
 		return -EINVAL;
 	*days = sl_days_from_civil(y, m, d);
 	return 0;

@@ -82,7 +82,7 @@ static int digits(const char *s, size_t n, unsigned *out)
 	return 0;
 }
 
-static bool valid_date(int64_t y, unsigned m, unsigned d)
+bool sl_civil_valid(int64_t y, unsigned m, unsigned d)
 {
 	static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (m < 1 || m > 12 || d < 1)
@@ -97,7 +97,7 @@ static int parse_date(const char *s, size_t len, int64_t *days)
 {
 	unsigned y, m, d;
 	if (len != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) || digits(s + 5, 2, &m) ||
-	    digits(s + 8, 2, &d) || !valid_date(y, m, d))
+	    digits(s + 8, 2, &d) || !sl_civil_valid(y, m, d))
 		return -EINVAL;
 	*days = sl_days_from_civil(y, m, d);
 	return 0;

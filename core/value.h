@@ -36,6 +36,8 @@ int sl_decimal_format(int64_t v, unsigned scale, char *buf);
 /* Days since 1970-01-01 of a civil date, and back (proleptic Gregorian). */
 int64_t sl_days_from_civil(int64_t y, unsigned m, unsigned d);
 void sl_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+/* True if y-m-d is a real day of the proleptic Gregorian calendar. */
+bool sl_civil_valid(int64_t y, unsigned m, unsigned d);
 
 /*
  * Formats a non-string value as text into buf (at least 40 bytes): integers

@@ -1213,23 +1213,12 @@ static bool digits_n(const char *s, size_t n, int *out)
 	return true;
 }
 
-static bool valid_ymd(int y, int m, int d)
-{
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (m < 1 || m > 12 || d < 1)
-		return false;
-	int max = mdays[m - 1];
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		max = 29;
-	return d <= max;
-}
-
 /* ISO_LOCAL_DATE, four-digit years: "yyyy-MM-dd". */
 bool fmt_parse_iso_date(const char *s, size_t n, int64_t *days)
 {
 	int y, m, d;
 	if (n != 10 || s[4] != '-' || s[7] != '-' || !digits_n(s, 4, &y) || !digits_n(s + 5, 2, &m) ||
-	    !digits_n(s + 8, 2, &d) || !valid_ymd(y, m, d))
+	    !digits_n(s + 8, 2, &d) || !sl_civil_valid(y, (unsigned)m, (unsigned)d))
 		return false;
 	*days = sl_days_from_civil(y, (unsigned)m, (unsigned)d);
 	return true;
@@ -1309,7 +1298,7 @@ bool fmt_parse_ts_lenient(const char *s, size_t n, int64_t *out)
 	int64_t ms = 0;
 	size_t i = 4;
 	if (n < 8 || !digits_n(s, 4, &y) || s[i++] != '-' || !digits_12(s, n, &i, &m) || i >= n ||
-	    s[i++] != '-' || !digits_12(s, n, &i, &d) || !valid_ymd(y, m, d))
+	    s[i++] != '-' || !digits_12(s, n, &i, &d) || !sl_civil_valid(y, (unsigned)m, (unsigned)d))
 		return false;
 	if (i < n) {
 		if (s[i++] != ' ' || !digits_12(s, n, &i, &hh) || i >= n || s[i++] != ':' ||
@@ -1345,7 +1334,7 @@ bool fmt_parse_ts_iso6_fallback(const char *s, size_t n, int64_t *out)
 	int64_t ms = 0;
 	if (date_end < 8 || !digits_n(s, 4, &y) || s[i++] != '-' ||
 	    !digits_12(s, date_end, &i, &m) || i >= date_end || s[i++] != '-' ||
-	    !digits_12(s, date_end, &i, &d) || i != date_end || !valid_ymd(y, m, d))
+	    !digits_12(s, date_end, &i, &d) || i != date_end || !sl_civil_valid(y, (unsigned)m, (unsigned)d))
 		return false;
 	hh = mi = ss = 0;
 	if (sp) {
