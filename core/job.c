@@ -687,11 +687,21 @@ void sl_job_free(struct sl_job *job)
 		struct sl_node *n = job->nodes[i];
 		if (n->plugin && n->plugin->release && n->shared)
 			n->plugin->release(n);
+		else
+			free(n->shared);
 		free(n);
 	}
 	if (job->doc)
 		sl_cfg_free(job->doc);
 	free(job);
+}
+
+void sl_node_set_part(struct sl_node *n, const struct sl_strlist *keys)
+{
+	SL_ASSERT(keys->n <= SL_MAX_KEYS);
+	n->n_part = keys->n;
+	for (uint32_t k = 0; k < keys->n; k++)
+		snprintf(n->part[k], SL_NAME_MAX, "%s", keys->v[k]);
 }
 
 void sl_node_inherit(struct sl_job *job, struct sl_node *n)

@@ -79,6 +79,8 @@ int sl_node_resolve_cols(const struct sl_schema *s, const struct sl_strlist *nam
 /* Position of key `key` in the node's config (or the node's position). */
 struct sl_pos sl_node_pos_of(const struct sl_node *n, const char *key);
 
+/* Marks n's output as partitioned by the columns named in keys. */
+void sl_node_set_part(struct sl_node *n, const struct sl_strlist *keys);
 /* For pass-through nodes: schema, changelog flag and partitioning of input 0. */
 void sl_node_inherit(struct sl_job *job, struct sl_node *n);
 

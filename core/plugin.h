@@ -40,7 +40,8 @@ struct sl_plugin {
 	/* Named outputs: called after the options are parsed, before wiring;
 	 * fills node->ports / n_ports (errors to d). */
 	int (*ports)(struct sl_node *node, struct sl_diag *d);
-	/* Frees node->shared. */
+	/* Frees node->shared. NULL: shared is one malloc'd block (or NULL),
+	 * and the job frees it. */
 	void (*release)(struct sl_node *node);
 	/* Key columns the input must be partitioned by (NULL: none). The job
 	 * inserts a key_by in front when it is not. */

@@ -234,16 +234,8 @@ static int aggregate_prepare(struct sl_job *job, struct sl_node *n, struct sl_di
 			s->hash_src = in;
 	}
 	n->changelog = s->emit == EMIT_UPDATES;
-	n->n_part = c->key.n;
-	for (uint32_t k = 0; k < c->key.n; k++)
-		snprintf(n->part[k], SL_NAME_MAX, "%s", c->key.v[k]);
+	sl_node_set_part(n, &c->key);
 	return rc;
-}
-
-static void aggregate_release(struct sl_node *n)
-{
-	free(n->shared);
-	n->shared = NULL;
 }
 
 static int aggregate_open(struct sl_worker *w, struct sl_nodeinst *ni)
@@ -534,7 +526,6 @@ const struct sl_plugin sl_plugin_aggregate = {
 	.options = aggregate_options,
 	.conf_bytes = sizeof(struct aggregate_conf),
 	.prepare = aggregate_prepare,
-	.release = aggregate_release,
 	.input_keys = aggregate_input_keys,
 	.open = aggregate_open,
 	.close = aggregate_close,

@@ -45,16 +45,8 @@ static int key_by_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	if (sl_node_resolve_cols(&n->schema, &c->key, n, "key", what, s->cols, d) < 0)
 		return -EINVAL;
 	n->is_exchange = true;
-	n->n_part = c->key.n;
-	for (uint32_t i = 0; i < c->key.n; i++)
-		snprintf(n->part[i], SL_NAME_MAX, "%s", c->key.v[i]);
+	sl_node_set_part(n, &c->key);
 	return 0;
-}
-
-static void key_by_release(struct sl_node *n)
-{
-	free(n->shared);
-	n->shared = NULL;
 }
 
 static int key_by_open(struct sl_worker *w, struct sl_nodeinst *ni)
@@ -206,7 +198,6 @@ const struct sl_plugin sl_plugin_key_by = {
 	.options = key_by_options,
 	.conf_bytes = sizeof(struct sl_key_by_conf),
 	.prepare = key_by_prepare,
-	.release = key_by_release,
 	.open = key_by_open,
 	.close = key_by_close,
 	.process = key_by_process,

@@ -388,12 +388,6 @@ static int quality_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag
 	return rc;
 }
 
-static void quality_release(struct sl_node *n)
-{
-	free(n->shared);
-	n->shared = NULL;
-}
-
 static int quality_open(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	(void)w;
@@ -788,7 +782,6 @@ const struct sl_plugin sl_plugin_quality = {
 	.options = quality_options,
 	.conf_bytes = sizeof(struct quality_conf),
 	.prepare = quality_prepare,
-	.release = quality_release,
 	.input_keys = quality_input_keys,
 	.open = quality_open,
 	.close = quality_close,

@@ -190,12 +190,6 @@ static int standardize_prepare(struct sl_job *job, struct sl_node *n, struct sl_
 	return rc;
 }
 
-static void standardize_release(struct sl_node *n)
-{
-	free(n->shared);
-	n->shared = NULL;
-}
-
 /* Copies a string into out's heap for column col; -ENOBUFS if the heap is full. */
 static inline int put_str(struct sl_batch *out, uint32_t col, uint32_t o, const char *s, size_t len)
 {
@@ -349,6 +343,5 @@ const struct sl_plugin sl_plugin_standardize = {
 	.options = standardize_options,
 	.conf_bytes = sizeof(struct standardize_conf),
 	.prepare = standardize_prepare,
-	.release = standardize_release,
 	.process = standardize_process,
 };

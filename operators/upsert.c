@@ -367,9 +367,7 @@ static int upsert_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 			s->hash_src = in;
 	}
 	n->changelog = true;
-	n->n_part = c->key.n;
-	for (uint32_t k = 0; k < c->key.n; k++)
-		snprintf(n->part[k], SL_NAME_MAX, "%s", c->key.v[k]);
+	sl_node_set_part(n, &c->key);
 	return rc;
 }
 
