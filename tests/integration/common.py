@@ -1,7 +1,9 @@
 """Helpers shared by the integration tests: the binary, temp dirs, output readers."""
+import atexit
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,7 +14,11 @@ SRC = os.environ.get("SLUICE_SRC") or os.path.join(os.path.dirname(__file__), ".
 
 
 def tmpdir(name):
-    return tempfile.mkdtemp(prefix=f"sluice-{name}-")
+    """A fresh directory, removed when the test exits (SLUICE_KEEP_TMP=1 keeps it)."""
+    d = tempfile.mkdtemp(prefix=f"sluice-{name}-")
+    if not os.environ.get("SLUICE_KEEP_TMP"):
+        atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def run(args, timeout=300, check=True, env=None, **kw):
