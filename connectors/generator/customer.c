@@ -389,6 +389,7 @@ bool sl_phone_valid(const char *s, size_t len)
 struct image_params {
 	uint64_t seed_hash;
 	uint64_t bad_below; /* image is bad iff its 53-bit draw < bad_below; 2^53 = all */
+	uint32_t fields;    /* SL_CUSTOMER_F_*: the fields to build */
 };
 
 enum bad_kind { BAD_NAME_EMPTY, BAD_PHONE_LENGTH, BAD_ID_CHECK, BAD_ADDRESS, BAD_NULL, BAD_KINDS };
@@ -425,9 +426,17 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 
 	row->customer_id = k;
 	row->name_null = row->address_null = row->phone_null = row->id_number_null = false;
+	const uint32_t f = ip->fields;
+	/* Every field draws from its own stream, so skipping one changes no other. */
+	char *p;
+	if (!(f & SL_CUSTOMER_F_NAME)) {
+		row->name[0] = 0;
+		row->name_len = 0;
+		goto address;
+	}
 
 	/* Name: surname (rarely two characters) + one or two given characters. */
-	char *p = row->name;
+	p = row->name;
 	uint32_t u = pick(&r_name, 1000);
 	if (u < 15) {
 		memcpy(p, surnames_compound + 6 * pick(&r_name, N_SURNAMES_COMPOUND), 6);
@@ -447,8 +456,14 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 	*p = 0;
 	row->name_len = (uint32_t)(p - row->name);
 
+address:;
 	/* Address: province city district road 号 栋 单元 室. */
 	const struct district *d = &districts[pick(&r_id, N_DISTRICTS)];
+	if (!(f & SL_CUSTOMER_F_ADDRESS)) {
+		row->address[0] = 0;
+		row->address_len = 0;
+		goto phone;
+	}
 	p = row->address;
 	memcpy(p, d->prefix, DISTRICT_SLOT);
 	p += d->len;
@@ -468,6 +483,12 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 	row->address_len = (uint32_t)(p - row->address);
 	SL_DASSERT(row->address_len < sizeof(row->address));
 
+phone:
+	if (!(f & SL_CUSTOMER_F_PHONE)) {
+		row->phone[0] = 0;
+		row->phone_len = 0;
+		goto id_number;
+	}
 	/* Phone: real prefix + 8 digits. */
 	p = row->phone;
 	memcpy(p, phone_prefixes + 3 * pick(&r_phone, N_PHONE_PREFIXES), 3);
@@ -480,6 +501,12 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 	*p = 0;
 	row->phone_len = 11;
 
+id_number:
+	if (!(f & SL_CUSTOMER_F_ID_NUMBER)) {
+		row->id_number[0] = 0;
+		row->id_number_len = 0;
+		goto bad;
+	}
 	/* ID number: the district's code, a birth date, a sequence, the check char. */
 	uint32_t year = 1940 + pick(&r_id, 68);
 	uint32_t month = 1 + pick(&r_id, 12);
@@ -499,6 +526,7 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 	p[1] = 0;
 	row->id_number_len = 18;
 
+bad:
 	if (SL_LIKELY((r_bad >> 11) >= ip->bad_below))
 		return;
 
@@ -506,11 +534,13 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 	 * high bits decided that it is bad, so the choices need fresh bits. */
 	r_bad = mix64(r_bad);
 	switch (pick(&r_bad, BAD_KINDS)) {
-	case BAD_NAME_EMPTY:
+	case BAD_NAME_EMPTY: /* harmless when the name was not built */
 		row->name[0] = 0;
 		row->name_len = 0;
 		break;
 	case BAD_PHONE_LENGTH:
+		if (!(f & SL_CUSTOMER_F_PHONE))
+			break;
 		if (pick(&r_bad, 2) == 0) {
 			row->phone_len = 10;
 		} else {
@@ -520,6 +550,8 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 		row->phone[row->phone_len] = 0;
 		break;
 	case BAD_ID_CHECK: {
+		if (!(f & SL_CUSTOMER_F_ID_NUMBER))
+			break;
 		/* Any check char but the right one. */
 		const char *at = strchr(id_check_chars, row->id_number[17]);
 		SL_ASSERT(at != NULL);
@@ -528,6 +560,8 @@ static void make_image(const struct image_params *ip, int64_t k, uint32_t v,
 		break;
 	}
 	case BAD_ADDRESS:
+		if (!(f & SL_CUSTOMER_F_ADDRESS))
+			break;
 		if (pick(&r_bad, 2) == 0) {
 			/* Drop province and city: the address starts at the district. */
 			row->address_len -= d->district_at;
@@ -591,6 +625,11 @@ struct sl_customer_split {
 	struct key_state keys[];
 };
 
+void sl_customer_split_set_fields(struct sl_customer_split *s, uint32_t fields)
+{
+	s->ip.fields = fields & SL_CUSTOMER_F_ALL;
+}
+
 uint32_t sl_customer_n_splits(const struct sl_customer_params *p)
 {
 	return (uint32_t)SL_MIN(p->keys, (uint64_t)SL_CUSTOMER_MAX_SPLITS);
@@ -616,6 +655,7 @@ int sl_customer_split_init(struct sl_customer_split **out, const struct sl_custo
 		return -ENOMEM;
 	s->ip.seed_hash = mix64(p->seed ^ 0x5c0ffee5eedull);
 	s->ip.bad_below = (uint64_t)(p->bad_ratio * 9007199254740992.0); /* 2^53 */
+	s->ip.fields = SL_CUSTOMER_F_ALL;
 	s->rng = mix64(mix64(p->seed) + split + 1);
 	s->n_events = n_events;
 	s->n_keys = n_keys;

@@ -88,6 +88,18 @@ struct sl_customer_split;
  */
 int sl_customer_split_init(struct sl_customer_split **out, const struct sl_customer_params *p,
 			   uint32_t split);
+/* Fields an image carries (customer_id and updated_time always). */
+enum {
+	SL_CUSTOMER_F_NAME = 1u << 0,
+	SL_CUSTOMER_F_ADDRESS = 1u << 1,
+	SL_CUSTOMER_F_PHONE = 1u << 2,
+	SL_CUSTOMER_F_ID_NUMBER = 1u << 3,
+	SL_CUSTOMER_F_ALL = 15u,
+};
+/* Builds only these fields from now on (default all): the others come out
+ * empty. The fields that are built are the same whatever the mask, and so
+ * are the events (keys, ops, times, which images are bad). */
+void sl_customer_split_set_fields(struct sl_customer_split *s, uint32_t fields);
 /* Frees a split made by sl_customer_split_init; NULL is fine. */
 void sl_customer_split_free(struct sl_customer_split *s);
 /* Events this split produces in total (not the ones left). */

@@ -43,6 +43,9 @@ static const struct sl_option gen_options[] = {
  * ingest time stays each event's own due time, so the wait shows as latency. */
 #define GEN_TICK_NS 1000000ll
 
+/* Only the columns someone downstream reads are filled (node->out_used). */
+#define USED(u, c) (((u) >> (c)) & 1u)
+
 enum { COL_ID, COL_NAME, COL_ADDRESS, COL_PHONE, COL_ID_NUMBER, COL_UPDATED };
 
 struct gen_state {
@@ -97,10 +100,17 @@ static int gen_open(struct sl_worker *w, struct sl_nodeinst *ni)
 	st->splits = mi_zalloc((n_splits / w->n_workers + 1) * sizeof(*st->splits));
 	if (!st->splits)
 		return -ENOMEM;
+	/* Build only the strings someone downstream reads (column pruning). */
+	uint64_t used = ni->node->out_used;
+	uint32_t fields = (USED(used, COL_NAME) ? SL_CUSTOMER_F_NAME : 0) |
+			  (USED(used, COL_ADDRESS) ? SL_CUSTOMER_F_ADDRESS : 0) |
+			  (USED(used, COL_PHONE) ? SL_CUSTOMER_F_PHONE : 0) |
+			  (USED(used, COL_ID_NUMBER) ? SL_CUSTOMER_F_ID_NUMBER : 0);
 	for (uint32_t s = w->id; s < n_splits; s += w->n_workers) {
 		int rc = sl_customer_split_init(&st->splits[st->n_splits], &st->params, s);
 		if (rc < 0)
 			return rc;
+		sl_customer_split_set_fields(st->splits[st->n_splits], fields);
 		st->total += sl_customer_split_records(st->splits[st->n_splits]);
 		st->n_splits++;
 	}
@@ -134,9 +144,6 @@ static bool next_event(struct gen_state *st)
 	}
 	return false;
 }
-
-/* Only the columns someone downstream reads are filled (node->out_used). */
-#define USED(u, c) (((u) >> (c)) & 1u)
 
 static bool put_image(struct sl_batch *b, uint8_t kind, const struct sl_customer_row *img,
 		      int64_t ingest_ns, int64_t event_ms, uint64_t used)
