@@ -2413,22 +2413,25 @@ static struct node *not_node(struct cc *cc, uint32_t off, struct node *a)
 	return fold(cc, op_node(cc, OP_NOT, 0, SL_T_BOOL, off, &a, 1));
 }
 
-static struct node *parse_and(struct cc *cc);
+static struct node *parse_not(struct cc *cc);
 
-static struct node *parse_or(struct cc *cc)
+/* A left-associative chain `a WORD b WORD c` of BOOLEAN operands parsed by
+ * operand: OR over ANDs, AND over NOTs. */
+static struct node *parse_chain(struct cc *cc, const char *word, enum nk kind,
+				struct node *(*operand)(struct cc *))
 {
-	struct node *l = parse_and(cc);
-	while (l && kw(cc, "OR")) {
+	struct node *l = operand(cc);
+	while (l && kw(cc, word)) {
 		uint32_t off = cc->t.off;
 		if (!next(cc))
 			return NULL;
-		struct node *r = parse_and(cc);
+		struct node *r = operand(cc);
 		if (!r)
 			return NULL;
 		if (!t_bool(l->type) || !t_bool(r->type))
-			return err(cc, off, "OR needs BOOLEAN operands, got %s and %s", tname(l->type),
-				   tname(r->type));
-		struct node *n = new_node(cc, N_OR, off, true), *k[2] = {l, r};
+			return err(cc, off, "%s needs BOOLEAN operands, got %s and %s", word,
+				   tname(l->type), tname(r->type));
+		struct node *n = new_node(cc, kind, off, true), *k[2] = {l, r};
 		if (!n)
 			return NULL;
 		n->type = SL_T_BOOL;
@@ -2438,29 +2441,14 @@ static struct node *parse_or(struct cc *cc)
 	return l;
 }
 
-static struct node *parse_not(struct cc *cc);
-
 static struct node *parse_and(struct cc *cc)
 {
-	struct node *l = parse_not(cc);
-	while (l && kw(cc, "AND")) {
-		uint32_t off = cc->t.off;
-		if (!next(cc))
-			return NULL;
-		struct node *r = parse_not(cc);
-		if (!r)
-			return NULL;
-		if (!t_bool(l->type) || !t_bool(r->type))
-			return err(cc, off, "AND needs BOOLEAN operands, got %s and %s", tname(l->type),
-				   tname(r->type));
-		struct node *n = new_node(cc, N_AND, off, true), *k[2] = {l, r};
-		if (!n)
-			return NULL;
-		n->type = SL_T_BOOL;
-		set_kids(cc, n, k, 2);
-		l = fold(cc, n);
-	}
-	return l;
+	return parse_chain(cc, "AND", N_AND, parse_not);
+}
+
+static struct node *parse_or(struct cc *cc)
+{
+	return parse_chain(cc, "OR", N_OR, parse_and);
 }
 
 static struct node *parse_cmp(struct cc *cc);
