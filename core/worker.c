@@ -114,7 +114,8 @@ static void exchange_eos(struct sl_worker *w, const struct sl_node *x)
 static void node_inputs_done(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	SL_ASSERT(!ni->ended);
-	ni->ended = true;
+	/* Relaxed store: the admin server reads it from the control thread. */
+	__atomic_store_n(&ni->ended, true, __ATOMIC_RELAXED);
 	if (ni->node->kind == SL_NODE_SOURCE && !ni->node->is_dead_letter)
 		w->live_sources--;
 	if (ni->node->plugin->finish) {
