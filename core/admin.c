@@ -1399,14 +1399,13 @@ static void latency_histogram(struct sl_admin *a, struct sl_http_buf *b)
 {
 	family(b, "sluice_latency_seconds", "histogram",
 	       "End-to-end latency, source ingest to sink write (buckets are powers of two "
-	       "nanoseconds; _sum is estimated from bucket midpoints).");
+	       "nanoseconds).");
 	uint32_t edge[LE_HIGH_BIT - LE_LOW_BIT + 1];
 	for (uint32_t k = LE_LOW_BIT; k <= LE_HIGH_BIT; k++)
 		edge[k - LE_LOW_BIT] = sl_hist_index(1ull << k);
 	for (uint32_t w = 0; w < a->e->n_workers; w++) {
 		const struct sl_hist *h = &a->e->latency[w];
 		uint64_t cum = 0;
-		double sum_ns = 0;
 		uint32_t i = 0;
 		for (uint32_t k = 0; k <= LE_HIGH_BIT - LE_LOW_BIT; k++) {
 			for (; i < edge[k]; i++) {
@@ -1414,8 +1413,6 @@ static void latency_histogram(struct sl_admin *a, struct sl_http_buf *b)
 				if (!c)
 					continue;
 				cum += c;
-				uint64_t lo = sl_hist_bucket_low(i), hi = sl_hist_bucket_low(i + 1);
-				sum_ns += (double)c * ((double)lo + (double)(hi - lo) / 2);
 			}
 			sl_http_buf_puts(b, "sluice_latency_seconds_bucket{job=\"");
 			label(b, a->job->name);
@@ -1427,12 +1424,8 @@ static void latency_histogram(struct sl_admin *a, struct sl_http_buf *b)
 			if (!c)
 				continue;
 			cum += c;
-			double lo = (double)sl_hist_bucket_low(i);
-			sum_ns +=
-			    (double)c * (i + 1 < SL_HIST_BUCKETS
-					     ? lo + ((double)sl_hist_bucket_low(i + 1) - lo) / 2
-					     : lo);
 		}
+		double sum_ns = (double)__atomic_load_n(&h->sum, __ATOMIC_RELAXED);
 		sl_http_buf_puts(b, "sluice_latency_seconds_bucket{job=\"");
 		label(b, a->job->name);
 		sl_http_buf_printf(b, "\",worker=\"%u\",le=\"+Inf\"} %" PRIu64 "\n", w, cum);

@@ -15,6 +15,7 @@ void sl_hist_merge(struct sl_hist *dst, const struct sl_hist *src)
 	for (uint32_t i = 0; i < SL_HIST_BUCKETS; i++)
 		dst->count[i] += __atomic_load_n(&src->count[i], __ATOMIC_RELAXED);
 	dst->total += __atomic_load_n(&src->total, __ATOMIC_RELAXED);
+	dst->sum += __atomic_load_n(&src->sum, __ATOMIC_RELAXED);
 	uint64_t m = __atomic_load_n(&src->max, __ATOMIC_RELAXED);
 	if (m > dst->max)
 		dst->max = m;

@@ -16,6 +16,7 @@ struct sl_hist {
 	uint64_t count[SL_HIST_BUCKETS];
 	uint64_t total;
 	uint64_t max;
+	uint64_t sum; /* of all values (ns), wrapping only after ~584 years of latency */
 };
 
 static inline uint32_t sl_hist_index(uint64_t v)
@@ -34,6 +35,8 @@ static inline void sl_hist_add(struct sl_hist *h, uint64_t v, uint64_t n)
 	__atomic_store_n(&h->count[i], __atomic_load_n(&h->count[i], __ATOMIC_RELAXED) + n,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&h->total, __atomic_load_n(&h->total, __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&h->sum, __atomic_load_n(&h->sum, __ATOMIC_RELAXED) + v * n,
 			 __ATOMIC_RELAXED);
 	if (v > __atomic_load_n(&h->max, __ATOMIC_RELAXED))
 		__atomic_store_n(&h->max, v, __ATOMIC_RELAXED);

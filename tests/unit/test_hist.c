@@ -256,8 +256,24 @@ static void test_merge(void)
 	free(merged);
 }
 
+/* The sum is exact (Prometheus' _sum), and merging adds sums. */
+static void test_sum(void)
+{
+	static struct sl_hist a, b, m;
+	uint64_t want = 0;
+	for (uint64_t v = 1; v < 100000; v += 7) {
+		sl_hist_add(v % 2 ? &a : &b, v, 3);
+		want += 3 * v;
+	}
+	CHECK(a.sum + b.sum == want);
+	sl_hist_merge(&m, &a);
+	sl_hist_merge(&m, &b);
+	CHECK(m.sum == want && m.total == a.total + b.total);
+}
+
 int main(void)
 {
+	test_sum();
 	test_buckets();
 	test_quantiles();
 	test_merge();
