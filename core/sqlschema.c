@@ -302,6 +302,32 @@ static bool read_name(struct parser *p, char *buf, const char *what)
 }
 
 /* PRIMARY KEY (a, b) NOT ENFORCED; the current token is PRIMARY. */
+/* The "NOT ENFORCED" every Flink PRIMARY KEY needs (the constraint starts
+ * at `at`), and the rule that there is only one. */
+static bool pk_not_enforced(struct parser *p, bool *seen_pk, size_t at)
+{
+	char tb[64];
+	if (!is_kw(p, "NOT")) {
+		error_at(p, at,
+			 "PRIMARY KEY must be declared NOT ENFORCED (Flink supports only NOT "
+			 "ENFORCED)");
+		return false;
+	}
+	next(p);
+	if (!is_kw(p, "ENFORCED")) {
+		error_at(p, p->t.off, "expected ENFORCED after NOT, got %s",
+			 tok_text(p, tb, sizeof(tb)));
+		return false;
+	}
+	next(p);
+	if (*seen_pk) {
+		error_at(p, at, "more than one PRIMARY KEY");
+		return false;
+	}
+	*seen_pk = true;
+	return true;
+}
+
 static bool parse_table_pk(struct parser *p, bool *seen_pk, size_t at, uint32_t *pending_cols,
 			   uint32_t *n_pending)
 {
@@ -344,25 +370,7 @@ static bool parse_table_pk(struct parser *p, bool *seen_pk, size_t at, uint32_t 
 			 tok_text(p, tb, sizeof(tb)));
 		return false;
 	}
-	if (!is_kw(p, "NOT")) {
-		error_at(p, at,
-			 "PRIMARY KEY must be declared NOT ENFORCED (Flink supports only NOT "
-			 "ENFORCED)");
-		return false;
-	}
-	next(p);
-	if (!is_kw(p, "ENFORCED")) {
-		error_at(p, p->t.off, "expected ENFORCED after NOT, got %s",
-			 tok_text(p, tb, sizeof(tb)));
-		return false;
-	}
-	next(p);
-	if (*seen_pk) {
-		error_at(p, at, "more than one PRIMARY KEY");
-		return false;
-	}
-	*seen_pk = true;
-	return true;
+	return pk_not_enforced(p, seen_pk, at);
 }
 
 static bool parse_column(struct parser *p, struct sl_sqlschema *out, bool *seen_pk,
@@ -443,23 +451,8 @@ static bool parse_column(struct parser *p, struct sl_sqlschema *out, bool *seen_
 			return false;
 		}
 		next(p);
-		if (!is_kw(p, "NOT")) {
-			error_at(p, at, "PRIMARY KEY must be declared NOT ENFORCED (Flink supports "
-					"only NOT ENFORCED)");
+		if (!pk_not_enforced(p, seen_pk, at))
 			return false;
-		}
-		next(p);
-		if (!is_kw(p, "ENFORCED")) {
-			error_at(p, p->t.off, "expected ENFORCED after NOT, got %s",
-				 tok_text(p, tb, sizeof(tb)));
-			return false;
-		}
-		next(p);
-		if (*seen_pk) {
-			error_at(p, at, "more than one PRIMARY KEY");
-			return false;
-		}
-		*seen_pk = true;
 		col_pk = true;
 	} else if (is_kw(p, "VIRTUAL")) {
 		error_at(p, p->t.off, "column '%s': VIRTUAL needs METADATA", name);
