@@ -11,11 +11,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <sys/file.h>
+#include <sys/stat.h>
+
 #include "core/admin.h"
+#include "core/checkpoint.h"
 #include "core/progress.h"
 
 static struct sl_engine *volatile running_engine;
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t savepoint_signalled;
 
 static int read_small_file(const char *path, char *buf, size_t cap)
 {
@@ -138,9 +143,13 @@ void sl_engine_fail(struct sl_engine *e, int err, const char *msg)
 		       sl_log_quote(msg, strlen(msg), q, sizeof(q)));
 	}
 	atomic_store(&e->stop, true);
+	if (e->ckpt_on) /* nothing after this is committed: leave at once */
+		atomic_store(&e->exit_now, true);
 	for (uint32_t i = 0; i < e->n_workers; i++)
 		if (e->workers[i].event_fd > 0)
 			sl_worker_kick(&e->workers[i]);
+	if (e->ckpt_on)
+		sl_ckpt_notify(e);
 }
 
 void sl_engine_request_stop(void)
@@ -213,8 +222,159 @@ static void progress_of(struct sl_engine *e, uint64_t *done, uint64_t *total)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGUSR1)
+		savepoint_signalled = 1;
+	else
+		stop_requested = 1;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Takes DIR/LOCK (one job per state directory) and writes our pid into it. */
+static int lock_state_dir(struct sl_engine *e, const char *dir)
+{
+	int rc = mkdir_p(dir);
+	if (rc < 0) {
+		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"cannot create the state directory\" dir=%s reason=\"%s\"",
+		       dir, strerror(-rc));
+		return rc;
+	}
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"cannot open the state lock\" path=%s reason=\"%s\"",
+		       path, strerror(errno));
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "?";
+		ssize_t r = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		sl_log(SL_LOG_ERROR, -1, NULL,
+		       "msg=\"another sluice job uses this state directory\" dir=%s pid=%s", dir, pid);
+		close(fd);
+		return -EBUSY;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	e->lock_fd = fd;
+	return 0;
+}
+
+/* Before any worker starts: the state directory, the checkpoint to restore,
+ * the sinks' leftovers. 1: the restored checkpoint ended the job. */
+static int ckpt_prepare(struct sl_engine *e, const struct sl_run_opts *opts)
+{
+	struct sl_job *job = e->job;
+	const struct sl_ckpt_conf *c = job->ckpt;
+	if (!c) {
+		if (opts->restore) {
+			sl_log(SL_LOG_ERROR, -1, NULL,
+			       "msg=\"--restore needs checkpoints: the job has no checkpoint: "
+			       "section (or its mode is none)\"");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	e->ckpt_on = true;
+	e->ckpt_aligned = c->mode == SL_CKPT_EXACTLY_ONCE;
+	int rc = lock_state_dir(e, c->dir);
+	if (rc < 0)
+		return rc;
+	char path[4200];
+	const char *from = NULL;
+	if (opts->restore && strcmp(opts->restore, "latest") == 0) {
+		rc = sl_ckpt_latest(c->dir, path, sizeof(path));
+		if (rc == -ENOENT)
+			sl_log(SL_LOG_INFO, -1, NULL,
+			       "msg=\"no complete checkpoint to restore: starting fresh\" dir=%s",
+			       c->dir);
+		else if (rc < 0)
+			return rc;
+		else
+			from = path;
+	} else if (opts->restore) {
+		from = opts->restore;
+	}
+	if (from) {
+		char err[1400];
+		int64_t t0 = sl_now_ns();
+		rc = sl_restore_load(job, from, &e->restore, err, sizeof(err));
+		if (rc < 0) {
+			char q[1500];
+			sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"cannot restore\" reason=%s",
+			       sl_log_quote(err, strlen(err), q, sizeof(q)));
+			return rc;
+		}
+		sl_log(SL_LOG_INFO, -1, NULL,
+		       "msg=\"restoring\" from=%s id=%llu workers_then=%u workers_now=%u "
+		       "load_ms=%.1f",
+		       from, (unsigned long long)e->restore->m.id, e->restore->n_old, e->n_workers,
+		       (double)(sl_now_ns() - t0) / 1e6);
+	}
+	rc = sl_ckpt_recover_sinks(job, e->restore);
+	if (rc < 0)
+		return rc;
+	if (e->restore && e->restore->m.finished) {
+		sl_log(SL_LOG_INFO, -1, NULL,
+		       "msg=\"the restored checkpoint is the job's last: nothing left to do\" "
+		       "id=%llu",
+		       (unsigned long long)e->restore->m.id);
+		return 1;
+	}
+	e->ckpt_snap = mi_zalloc(e->n_workers * sizeof(*e->ckpt_snap));
+	return e->ckpt_snap ? 0 : -ENOMEM;
+}
+
+/* `sluice savepoint` left a request in the state directory. */
+static void take_savepoint_request(struct sl_engine *e)
+{
+	char path[4200], buf[160];
+	snprintf(path, sizeof(path), "%s/%s", e->job->ckpt->dir, SL_SAVEPOINT_REQUEST);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unlink(path);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	char nonce[64] = "";
+	int stop = 0;
+	if (sscanf(buf, "%63s %d", nonce, &stop) < 1)
+		return;
+	for (char *p = nonce; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127)
+			*p = '_';
+	sl_log(SL_LOG_INFO, -1, NULL, "msg=\"savepoint requested\" nonce=%s stop=%d", nonce, stop);
+	sl_ckpt_request_savepoint(e, nonce, stop != 0);
 }
 
 int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_summary *out)
@@ -237,6 +397,18 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		e->n_workers = job->max_parallelism;
 	}
 	uint32_t n = e->n_workers;
+	e->lock_fd = -1;
+	memset(out, 0, sizeof(*out));
+	rc = ckpt_prepare(e, opts);
+	if (rc != 0) {
+		if (rc == 1) {
+			out->already_complete = true;
+			out->restored_from = e->restore->m.id;
+			out->workers = n;
+			rc = 0;
+		}
+		goto out_free;
+	}
 	e->workers = mi_zalloc_aligned(n * sizeof(*e->workers), SL_CACHELINE);
 	e->rings = mi_zalloc_aligned((size_t)n * n * sizeof(*e->rings), SL_CACHELINE);
 	e->rets = mi_zalloc_aligned((size_t)n * n * sizeof(*e->rets), SL_CACHELINE);
@@ -256,8 +428,11 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	stop_requested = 0;
+	struct sigaction old_usr1;
+	savepoint_signalled = 0;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGUSR1, &sa, &old_usr1);
 	running_engine = e;
 
 	sl_log(SL_LOG_INFO, -1, NULL, "msg=\"starting job\" job=%s workers=%u cpus=%u nodes=%u",
@@ -289,6 +464,19 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		exit(1);
 	}
 	pthread_barrier_wait(&e->ready);
+	if (e->ckpt_on && !atomic_load(&e->failed)) {
+		int crc = sl_ckpt_start(e);
+		if (crc < 0) {
+			char m[200];
+			snprintf(m, sizeof(m), "cannot start the checkpoint coordinator: %s",
+				 strerror(-crc));
+			sl_engine_fail(e, crc, m);
+		}
+	} else if (e->ckpt_on) {
+		atomic_store(&e->exit_now, true);
+		for (uint32_t i = 0; i < n; i++)
+			sl_worker_kick(&e->workers[i]);
+	}
 
 	struct sl_progress prog;
 	sl_progress_init(&prog, opts->progress);
@@ -297,11 +485,23 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	while (atomic_load(&e->n_done) < n) {
 		sl_admin_poll(admin, 20);
 		if (stop_requested && !stop_sent) {
-			sl_log(SL_LOG_INFO, -1, NULL, "msg=\"stop requested: draining\"");
-			atomic_store(&e->stop, true);
-			for (uint32_t i = 0; i < n; i++)
-				sl_worker_kick(&e->workers[i]);
+			if (e->ckpt_on) {
+				/* Stop with a checkpoint: a restore goes on from there. */
+				sl_log(SL_LOG_INFO, -1, NULL,
+				       "msg=\"stop requested: taking a final checkpoint\"");
+				sl_ckpt_request_savepoint(e, NULL, true);
+			} else {
+				sl_log(SL_LOG_INFO, -1, NULL, "msg=\"stop requested: draining\"");
+				atomic_store(&e->stop, true);
+				for (uint32_t i = 0; i < n; i++)
+					sl_worker_kick(&e->workers[i]);
+			}
 			stop_sent = true;
+		}
+		if (savepoint_signalled) {
+			savepoint_signalled = 0;
+			if (e->ckpt_on)
+				take_savepoint_request(e);
 		}
 		if (prog.enabled) {
 			struct sl_summary s;
@@ -317,14 +517,22 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	sl_admin_stop(admin);
 	for (uint32_t i = 0; i < n; i++)
 		pthread_join(e->workers[i].thread, NULL);
+	struct sl_ckpt_stats cs;
+	sl_ckpt_get_stats(e, &cs);
+	sl_ckpt_join(e);
+	sl_ckpt_free(e);
 	sl_progress_done(&prog);
 	running_engine = NULL;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
 
 	struct sl_hist *merged = mi_zalloc(sizeof(*merged));
 	collect(e, out, merged);
 	mi_free(merged);
+	out->checkpoints = cs.completed;
+	out->checkpoints_failed = cs.failed;
+	out->restored_from = e->restore ? e->restore->m.id : 0;
 	rc = atomic_load(&e->failed);
 	if (rc)
 		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"job failed\" job=%s", job->name);
@@ -340,6 +548,13 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		sl_pool_fini(&e->workers[i].pool);
 	pthread_barrier_destroy(&e->ready);
 out_free:
+	if (e->ckpt_snap)
+		for (uint32_t i = 0; i < e->n_workers; i++)
+			sl_snap_free(&e->ckpt_snap[i]);
+	mi_free(e->ckpt_snap);
+	sl_restore_free(e->restore);
+	if (e->lock_fd >= 0)
+		close(e->lock_fd);
 	mi_free(e->workers);
 	mi_free(e->rings);
 	mi_free(e->rets);
@@ -358,8 +573,12 @@ void sl_summary_write_json(const struct sl_summary *s, FILE *f)
 		",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 		",\"elapsed_s\":%.6f,\"records_per_s\":%.1f,\"latency_p50_us\":%.1f,"
 		"\"latency_p99_us\":%.1f,\"latency_max_us\":%.1f,\"backpressure_ratio\":%.4f,"
-		"\"workers\":%u,\"peak_rss_mb\":%.1f}\n",
+		"\"workers\":%u,\"peak_rss_mb\":%.1f,\"checkpoints\":%" PRIu64
+		",\"checkpoints_failed\":%" PRIu64 ",\"restored_from\":%" PRIu64
+		",\"already_complete\":%s}\n",
 		s->records_in, s->records_out, s->bad_records, s->dead_letters, s->bytes_in, s->bytes_out,
 		s->elapsed_s, s->records_per_s, s->latency_p50_us, s->latency_p99_us,
-		s->latency_max_us, s->backpressure_ratio, s->workers, (double)s->peak_rss_kb / 1024.0);
+		s->latency_max_us, s->backpressure_ratio, s->workers, (double)s->peak_rss_kb / 1024.0,
+		s->checkpoints, s->checkpoints_failed, s->restored_from,
+		s->already_complete ? "true" : "false");
 }

@@ -7,11 +7,15 @@
 #include "core/job.h"
 #include "core/worker.h"
 
+struct sl_restore;
+struct sl_ckpt;
+
 struct sl_run_opts {
 	int64_t workers;          /* >0 overrides the job and the CPU count */
 	bool progress;            /* live progress line on stderr (a terminal) */
 	const char *summary_json; /* write the summary here at exit */
 	bool quiet;               /* no human summary */
+	const char *restore;      /* "latest" or a checkpoint/savepoint directory */
 };
 
 struct sl_summary {
@@ -29,6 +33,10 @@ struct sl_summary {
 	double backpressure_ratio;
 	uint32_t workers;
 	int64_t peak_rss_kb;
+	uint64_t checkpoints;        /* completed */
+	uint64_t checkpoints_failed;
+	uint64_t restored_from;      /* checkpoint id restored (0: fresh start) */
+	bool already_complete;       /* the restored checkpoint was the job's last */
 };
 
 struct sl_engine {
@@ -49,6 +57,20 @@ struct sl_engine {
 	pthread_mutex_t error_lock;
 	int64_t start_ns;
 	int64_t end_ns;
+
+	/* Checkpoints (core/checkpoint.c); ckpt_on false: none. */
+	bool ckpt_on;
+	bool ckpt_aligned;          /* exactly_once: barriers block rings until aligned */
+	struct sl_restore *restore; /* what workers restore at start (NULL: fresh) */
+	_Atomic uint64_t ckpt_req;       /* barrier id the workers are to take */
+	_Atomic uint64_t ckpt_committed; /* last published checkpoint */
+	_Atomic uint32_t ckpt_acks;      /* workers done with barrier ckpt_req */
+	_Atomic uint32_t n_finished;     /* workers whose every node ended */
+	_Atomic bool ckpt_pause;         /* sources stay paused after this barrier */
+	_Atomic bool exit_now;           /* workers leave their loops */
+	struct sl_snapbuf *ckpt_snap;    /* [n_workers]: each worker's part, handed over */
+	struct sl_ckpt *ckpt;            /* the coordinator */
+	int lock_fd;
 };
 
 static inline struct sl_ring *sl_engine_ring(struct sl_engine *e, uint32_t from, uint32_t to)
@@ -72,8 +94,12 @@ int sl_engine_probe_uring(char *msg, size_t cap);
 /* Runs job to completion (bounded input) or until sl_engine_request_stop.
  * Returns 0, or a negative errno with the reason logged. */
 int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_summary *out);
-/* Async-signal-safe: asks the running engine to stop (drain and exit). */
+/* Async-signal-safe: asks the running engine to stop (drain and exit;
+ * with checkpoints: a final checkpoint, then exit). */
 void sl_engine_request_stop(void);
+/* The request file `sluice savepoint` leaves in the state directory (then
+ * SIGUSR1 to the pid in DIR/LOCK): "NONCE STOP\n". */
+#define SL_SAVEPOINT_REQUEST "_savepoint_request"
 /* Records the job's first fatal error (any thread). */
 void sl_engine_fail(struct sl_engine *e, int err, const char *msg);
 /* Summary as one JSON object line. */

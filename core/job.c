@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/admin.h"
+#include "core/checkpoint.h"
 #include "operators/key_by.h"
 
 /* Nodes while building: creation order; inputs are creation indices. */
@@ -654,9 +655,10 @@ int sl_job_load(const char *path, const char *text, size_t len, char *const *set
 	parse_section(b, root, "sinks", SL_NODE_SINK);
 	parse_dead_letter(b, root);
 	sl_admin_parse(job, root, d);
+	sl_ckpt_parse(job, root, d);
 	static const char *const top_known[] = {"job",   "workers", "max_parallelism", "log_level",
 						"sources", "steps", "sinks", "dead_letter", "admin",
-						"alerts", NULL};
+						"alerts", "checkpoint", "restart", NULL};
 	sl_cfg_unused(root, "the job file", top_known, d);
 	if (b->n == 0) {
 		sl_diag_error(d, root->pos, "the job has no sources");

@@ -42,6 +42,8 @@ struct sl_node {
 };
 
 struct sl_admin_conf;
+struct sl_ckpt_conf;
+struct sl_restart_conf;
 
 struct sl_job {
 	struct sl_cfg_doc *doc;
@@ -55,6 +57,8 @@ struct sl_job {
 	uint32_t n_exchanges;
 	uint32_t max_cols; /* widest schema: sizes the batch blocks */
 	struct sl_admin_conf *admin; /* admin: and alerts: (core/admin.h), in doc */
+	struct sl_ckpt_conf *ckpt;   /* checkpoint: (core/checkpoint.h); NULL: none */
+	struct sl_restart_conf *restart; /* restart: (--supervise) */
 };
 
 /*

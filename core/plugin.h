@@ -10,8 +10,13 @@ struct sl_node;
 struct sl_worker;
 struct sl_nodeinst;
 struct sl_batch;
+struct sl_snapbuf;
+struct sl_blob;
 
 enum sl_node_kind { SL_NODE_SOURCE, SL_NODE_STEP, SL_NODE_SINK };
+
+/* Phases of a sink's commit (see sl_plugin.commit). */
+enum { SL_COMMIT_SYNC = 0, SL_COMMIT_PUBLISH = 1 };
 
 /* Return values of a source's poll. */
 enum {
@@ -65,6 +70,36 @@ struct sl_plugin {
 	const char *(*describe)(const struct sl_node *node, char *buf, size_t cap);
 	/* Periodic (at least every 100 ms while the node is live). */
 	void (*tick)(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns);
+
+	/*
+	 * Checkpoints. NULL callbacks: the node keeps nothing across restarts.
+	 *
+	 * snapshot (worker): the barrier reached the node (every input delivered
+	 * it; sources: at a batch boundary). Buffered output goes downstream now
+	 * (it belongs before the barrier); then the node appends what a restore
+	 * needs to out: keyed state (tagged by key hash), source positions, a
+	 * sink's pre-committed output. Called for ended nodes too.
+	 */
+	int (*snapshot)(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out);
+	/* restore (worker, after open): the node's blobs in the checkpoint, one
+	 * per worker that took it (any count); keeps what is now this worker's
+	 * (its key groups, its splits). Errors fail the start. */
+	int (*restore)(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *blobs,
+		       uint32_t n_blobs);
+	/* commit (sinks, checkpoint thread), for one worker's blob: phase
+	 * SL_COMMIT_SYNC makes the pre-committed output durable, before the
+	 * manifest; SL_COMMIT_PUBLISH makes it visible, after the manifest is
+	 * durable. Idempotent: a restore repeats PUBLISH. 0 or a negative errno
+	 * with the reason in err. */
+	int (*commit)(const struct sl_node *n, const struct sl_blob *blob, int phase, char *err,
+		      size_t cap);
+	/* recover (sinks, control thread, before workers start, checkpointing
+	 * on): removes uncommitted leftovers of earlier runs, keeping what the
+	 * blobs of the restored checkpoint name (none on a fresh start). */
+	int (*recover)(const struct sl_node *n, const struct sl_blob *keep, uint32_t n_keep);
+	/* committed (worker): checkpoint id is complete and published; forget
+	 * what it covered. */
+	void (*committed)(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id);
 };
 
 /* Every built-in plugin, NULL-terminated (plugin.c: adding one is one line). */

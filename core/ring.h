@@ -14,12 +14,16 @@ enum sl_msg_type {
 	SL_MSG_DATA = 1, /* batch for the downstream of exchange node `node` */
 	SL_MSG_EOS = 2,  /* the producer sends nothing more through exchange `node` */
 	SL_MSG_FREE = 3, /* return ring: a batch the consumer is done with */
+	SL_MSG_BARRIER = 4, /* checkpoint barrier `id` through exchange `node` */
 };
 
 struct sl_msg {
 	uint32_t type;
 	uint32_t node;
-	struct sl_batch *batch;
+	union {
+		struct sl_batch *batch;
+		uint64_t id; /* SL_MSG_BARRIER */
+	};
 };
 
 /*

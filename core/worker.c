@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "connectors/file/encode.h"
+#include "core/checkpoint.h"
 #include "core/engine.h"
 #include "core/expr.h"
 
@@ -359,6 +360,174 @@ static void arm_event(struct sl_worker *w)
 	w->event_armed = true;
 }
 
+/* ---- checkpoint barriers ---- */
+
+/*
+ * Barrier n starts at this worker's sources, at a batch boundary: sources
+ * then stay paused until every node on the worker passed n, so no row of
+ * the next epoch can overtake it on a local path. A node passes n once
+ * each of its inputs delivered it: it snapshots (flushing what it buffered
+ * downstream first) and hands n on. An exchange hands n to every worker
+ * through the rings, behind the rows it sent; its downstream passes n once
+ * n arrived from every worker. Exactly-once aligns: after n arrived on a
+ * ring, that ring is not read until the exchange has n from every worker.
+ */
+
+#define SNAP_MAGIC "SLSNAP01"
+
+static void barrier_pass(struct sl_worker *w, struct sl_nodeinst *ni);
+
+static void snap_node(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	struct sl_snapbuf *b = &w->snap;
+	sl_snap_u32(b, ni->node->id);
+	sl_snap_str(b, ni->node->name);
+	sl_snap_u8(b, ni->ended);
+	size_t len_at = b->len;
+	sl_snap_u64(b, 0);
+	size_t start = b->len;
+	if (ni->node->plugin->snapshot) {
+		int rc = ni->node->plugin->snapshot(w, ni, b);
+		if (rc < 0)
+			sl_worker_fail(w, ni, rc, "checkpoint %llu: snapshot failed: %s",
+				       (unsigned long long)w->ckpt_id, strerror(-rc));
+	}
+	if (!b->err) {
+		uint64_t n = b->len - start;
+		memcpy(b->p + len_at, &n, 8);
+	}
+	w->bar_records++;
+}
+
+static void barrier_input(struct sl_worker *w, struct sl_nodeinst *d)
+{
+	if (++w->bar_in[d->node->id] == d->node->n_inputs) {
+		w->bar_in[d->node->id] = 0;
+		barrier_pass(w, d);
+	}
+}
+
+static void barrier_arrived(struct sl_worker *w, const struct sl_node *x, uint32_t from)
+{
+	if (from != w->id && w->eng->ckpt_aligned)
+		w->blocked_on[from] = x->id + 1;
+	if (++w->bar_x[x->exchange] < w->n_workers)
+		return;
+	w->bar_x[x->exchange] = 0;
+	for (uint32_t j = 0; j < w->n_workers; j++)
+		if (w->blocked_on[j] == x->id + 1)
+			w->blocked_on[j] = 0;
+	struct sl_nodeinst *ni = &w->ni[x->id];
+	for (uint32_t k = 0; k < ni->n_down; k++)
+		barrier_input(w, ni->down[k]);
+}
+
+static void barrier_pass(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	snap_node(w, ni);
+	w->bar_passed++;
+	const struct sl_node *n = ni->node;
+	if (n->is_exchange) {
+		struct sl_msg m = {.type = SL_MSG_BARRIER, .node = n->id, .id = w->ckpt_id};
+		for (uint32_t d = 0; d < w->n_workers; d++)
+			if (d != w->id)
+				enqueue(w, d, &m);
+		barrier_arrived(w, n, w->id);
+		return;
+	}
+	for (uint32_t k = 0; k < ni->n_down; k++)
+		barrier_input(w, ni->down[k]);
+}
+
+static void dlq_flush(struct sl_worker *w);
+
+static void barrier_check(struct sl_worker *w)
+{
+	if (!w->ckpt_active)
+		return;
+	uint32_t n = w->job->n_nodes;
+	if (w->dlq && w->bar_passed == n - w->dlq_chain) {
+		/* Every node that can produce dead letters passed: theirs go
+		 * out before the barrier does. */
+		dlq_flush(w);
+		barrier_pass(w, w->dlq);
+	}
+	if (w->bar_passed < n)
+		return;
+	struct sl_snapbuf *b = &w->snap;
+	if (!b->err) {
+		memcpy(b->p + 24, &w->bar_records, 4);
+	} else {
+		sl_worker_fail(w, NULL, b->err, "checkpoint %llu: out of memory for the snapshot",
+			       (unsigned long long)w->ckpt_id);
+	}
+	struct sl_engine *e = w->eng;
+	e->ckpt_snap[w->id] = *b;
+	sl_snap_init(b);
+	int64_t stall = sl_now_ns() - w->ckpt_began_ns;
+	__atomic_store_n(&w->m->barrier_ns_last, (uint64_t)stall, __ATOMIC_RELAXED);
+	if ((uint64_t)stall > sl_counter_read(&w->m->barrier_ns_max))
+		__atomic_store_n(&w->m->barrier_ns_max, (uint64_t)stall, __ATOMIC_RELAXED);
+	w->ckpt_active = false;
+	if (atomic_load_explicit(&e->ckpt_pause, memory_order_acquire))
+		w->paused = true;
+	atomic_fetch_add_explicit(&e->ckpt_acks, 1, memory_order_release);
+	sl_ckpt_notify(e);
+}
+
+static void barrier_begin(struct sl_worker *w, uint64_t id)
+{
+	SL_ASSERT(!w->ckpt_active && id > w->ckpt_seen);
+	w->ckpt_seen = id;
+	w->ckpt_id = id;
+	w->ckpt_active = true;
+	w->ckpt_began_ns = sl_now_ns();
+	w->bar_passed = 0;
+	w->bar_records = 0;
+	struct sl_snapbuf *b = &w->snap;
+	b->len = 0;
+	sl_snap_put(b, SNAP_MAGIC, 8);
+	sl_snap_u32(b, w->id);
+	sl_snap_u32(b, w->n_workers);
+	sl_snap_u64(b, id);
+	sl_snap_u32(b, 0); /* records, at offset 24: filled in at the end */
+	for (uint32_t i = 0; i < w->job->n_nodes; i++) {
+		struct sl_nodeinst *ni = &w->ni[i];
+		if (ni->node->kind == SL_NODE_SOURCE && !ni->node->is_dead_letter)
+			barrier_pass(w, ni);
+	}
+	barrier_check(w);
+}
+
+/* Loop top: a new barrier to take, a commit to hear of, an exit. */
+static void ckpt_poll(struct sl_worker *w)
+{
+	struct sl_engine *e = w->eng;
+	uint64_t req = atomic_load_explicit(&e->ckpt_req, memory_order_acquire);
+	if (req > w->ckpt_seen && !w->ckpt_active)
+		barrier_begin(w, req);
+	uint64_t c = atomic_load_explicit(&e->ckpt_committed, memory_order_acquire);
+	if (c > w->committed_seen) {
+		w->committed_seen = c;
+		for (uint32_t i = 0; i < w->job->n_nodes; i++)
+			if (w->ni[i].node->plugin->committed)
+				w->ni[i].node->plugin->committed(w, &w->ni[i], c);
+	}
+	/* Set after the final commit, or when the job failed (a barrier in
+	 * progress is then abandoned: it never completes). */
+	if (atomic_load_explicit(&e->exit_now, memory_order_acquire))
+		w->done = true;
+}
+
+static bool ckpt_news(struct sl_worker *w)
+{
+	struct sl_engine *e = w->eng;
+	return e->ckpt_on &&
+	       (atomic_load_explicit(&e->ckpt_req, memory_order_relaxed) > w->ckpt_seen ||
+		atomic_load_explicit(&e->ckpt_committed, memory_order_relaxed) > w->committed_seen ||
+		atomic_load_explicit(&e->exit_now, memory_order_relaxed));
+}
+
 /* ---- the loop ---- */
 
 static uint32_t drain_returns(struct sl_worker *w)
@@ -394,23 +563,32 @@ static void give_back(struct sl_worker *w, struct sl_batch *b)
 static uint32_t drain_inbound(struct sl_worker *w)
 {
 	uint32_t n = 0;
-	struct sl_msg m[WORKER_POP_BURST];
+	struct sl_msg m;
 	for (uint32_t j = 0; j < w->n_workers; j++) {
 		if (j == w->id)
 			continue;
-		uint32_t k = sl_ring_pop_n(sl_engine_ring(w->eng, j, w->id), m, WORKER_POP_BURST);
-		for (uint32_t i = 0; i < k; i++) {
-			const struct sl_node *x = w->job->nodes[m[i].node];
+		/* One message at a time: a barrier may block the ring behind it. */
+		for (uint32_t k = 0; k < WORKER_POP_BURST && !w->blocked_on[j]; k++) {
+			if (!sl_ring_pop_n(sl_engine_ring(w->eng, j, w->id), &m, 1))
+				break;
+			n++;
+			const struct sl_node *x = w->job->nodes[m.node];
 			SL_ASSERT(x->is_exchange);
-			if (m[i].type == SL_MSG_DATA) {
-				sl_emit(w, &w->ni[x->id], m[i].batch);
-				give_back(w, m[i].batch);
-			} else {
-				SL_ASSERT(m[i].type == SL_MSG_EOS);
+			if (m.type == SL_MSG_DATA) {
+				sl_emit(w, &w->ni[x->id], m.batch);
+				give_back(w, m.batch);
+			} else if (m.type == SL_MSG_EOS) {
 				exchange_eos(w, x);
+			} else {
+				SL_ASSERT(m.type == SL_MSG_BARRIER);
+				/* A barrier may come before the coordinator's word. */
+				if (m.id > w->ckpt_seen && !w->ckpt_active)
+					barrier_begin(w, m.id);
+				SL_ASSERT(m.id == w->ckpt_id);
+				barrier_arrived(w, x, j);
+				barrier_check(w);
 			}
 		}
-		n += k;
 	}
 	return n;
 }
@@ -420,7 +598,7 @@ static bool inbound_pending(struct sl_worker *w)
 	for (uint32_t j = 0; j < w->n_workers; j++) {
 		if (j == w->id)
 			continue;
-		if (sl_ring_nonempty(sl_engine_ring(w->eng, j, w->id)) ||
+		if ((!w->blocked_on[j] && sl_ring_nonempty(sl_engine_ring(w->eng, j, w->id))) ||
 		    sl_ring_nonempty(sl_engine_ret(w->eng, j, w->id)))
 			return true;
 	}
@@ -477,7 +655,7 @@ static void worker_sleep(struct sl_worker *w)
 	/* Pairs with the fence in sl_worker_kick. */
 	atomic_thread_fence(memory_order_seq_cst);
 	bool stop_news = sl_worker_stopping(w) && !w->stopping_seen;
-	if (inbound_pending(w) || stop_news || io_uring_cq_ready(&w->uring)) {
+	if (inbound_pending(w) || stop_news || io_uring_cq_ready(&w->uring) || ckpt_news(w)) {
 		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
 		return;
 	}
@@ -508,11 +686,16 @@ void sl_worker_run(struct sl_worker *w)
 		/* Nodes ask again every turn for the timers they still need. */
 		w->wake_at_ns = INT64_MAX;
 		uint32_t work = 0;
+		if (w->eng->ckpt_on) {
+			ckpt_poll(w);
+			if (w->done)
+				break;
+		}
 		work += drain_returns(w);
 		if (w->n_out_waiting)
 			work += flush_out(w);
 		work += drain_inbound(w);
-		if (w->live_sources) {
+		if (w->live_sources && !w->ckpt_active && !w->paused) {
 			bool blocked = w->n_out_waiting || sl_pool_low(&w->pool);
 			bool stopping = sl_worker_stopping(w);
 			if (!blocked || stopping) {
@@ -539,8 +722,18 @@ void sl_worker_run(struct sl_worker *w)
 			continue;
 		}
 		if (w->live_nodes == 0 && w->n_out_waiting == 0 && w->inflight_io == 0) {
-			w->done = true;
-			break;
+			if (!w->eng->ckpt_on) {
+				w->done = true;
+				break;
+			}
+			/* Checkpointing: the final checkpoint commits what the
+			 * sinks wrote; the coordinator says when to leave. */
+			if (!w->finished) {
+				w->finished = true;
+				atomic_fetch_add_explicit(&w->eng->n_finished, 1,
+							  memory_order_release);
+				sl_ckpt_notify(w->eng);
+			}
 		}
 		if (!work) {
 			/* Nothing moved: submit what nodes queued, then sleep. */
@@ -555,6 +748,48 @@ void sl_worker_run(struct sl_worker *w)
 }
 
 /* ---- set-up ---- */
+
+/* A node that had ended everywhere when the restored checkpoint was taken
+ * is ended again without finishing twice (a final aggregate emitted its rows
+ * then, and they are in the checkpoint's output). */
+static void pre_end(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	ni->ended = true;
+	w->live_nodes--;
+	if (ni->node->kind == SL_NODE_SOURCE && !ni->node->is_dead_letter)
+		w->live_sources--;
+	if (ni->node->is_exchange)
+		w->eos_seen[ni->node->exchange] = w->n_workers;
+	for (uint32_t k = 0; k < ni->n_down; k++)
+		ni->down[k]->inputs_ended++;
+}
+
+static int restore_nodes(struct sl_worker *w)
+{
+	const struct sl_restore *rs = w->eng->restore;
+	struct sl_job *job = w->job;
+	for (uint32_t i = 0; i < job->n_nodes; i++) {
+		struct sl_nodeinst *ni = &w->ni[i];
+		if (!ni->node->plugin->restore)
+			continue;
+		int rc = ni->node->plugin->restore(w, ni, &rs->blobs[(size_t)i * rs->n_old], rs->n_old);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "restoring from %s failed: %s", rs->path,
+				       strerror(-rc));
+			return rc;
+		}
+	}
+	for (uint32_t i = 0; i < job->n_nodes; i++)
+		if (rs->ended[i])
+			pre_end(w, &w->ni[i]);
+	/* Anything whose inputs all ended but which had not: finish it now. */
+	for (uint32_t i = 0; i < job->n_nodes; i++) {
+		struct sl_nodeinst *ni = &w->ni[i];
+		if (!ni->ended && ni->node->n_inputs && ni->inputs_ended == ni->node->n_inputs)
+			node_inputs_done(w, ni);
+	}
+	return 0;
+}
 
 int sl_worker_init(struct sl_worker *w)
 {
@@ -639,6 +874,17 @@ int sl_worker_init(struct sl_worker *w)
 			}
 		}
 	}
+	if (w->eng->ckpt_on) {
+		w->bar_in = mi_zalloc(job->n_nodes * sizeof(*w->bar_in));
+		w->bar_x = mi_zalloc((job->n_exchanges + 1) * sizeof(*w->bar_x));
+		w->blocked_on = mi_zalloc(w->n_workers * sizeof(*w->blocked_on));
+		if (!w->bar_in || !w->bar_x || !w->blocked_on)
+			return -ENOMEM;
+		w->ckpt_seen = atomic_load(&w->eng->ckpt_req);
+		w->committed_seen = atomic_load(&w->eng->ckpt_committed);
+	}
+	if (w->eng->restore)
+		return restore_nodes(w);
 	return 0;
 }
 
@@ -661,6 +907,11 @@ void sl_worker_fini(struct sl_worker *w)
 	}
 	mi_free(w->credit);
 	mi_free(w->eos_seen);
+	mi_free(w->bar_in);
+	mi_free(w->bar_x);
+	mi_free(w->blocked_on);
+	sl_snap_free(&w->snap);
+	w->bar_in = w->bar_x = w->blocked_on = NULL;
 	if (w->scratch)
 		sl_expr_scratch_free(w->scratch);
 	if (w->event_fd > 0)

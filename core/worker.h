@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "core/ring.h"
+#include "state/snap.h"
 
 struct sl_engine;
 struct sl_expr_scratch;
@@ -26,6 +27,8 @@ struct sl_worker_metrics {
 	uint64_t dead_letters;                     /* of those, rows the dead-letter sink took */
 	uint64_t blocked_ns;                       /* time sources waited on back-pressure */
 	uint64_t busy_ns;                          /* time not asleep */
+	uint64_t barrier_ns_last;                  /* sources paused for the last checkpoint */
+	uint64_t barrier_ns_max;
 	uint64_t batches_sent;
 	uint64_t progress_done; /* bounded sources: units done (records or bytes) */
 	uint64_t progress_total;
@@ -111,6 +114,21 @@ struct sl_worker {
 	int64_t wake_at_ns; /* earliest timer a node asked for (INT64_MAX: none) */
 	int64_t blocked_since_ns;
 	uint32_t inflight_io; /* submitted operations not yet completed */
+
+	/* Checkpoint barriers (core/worker.c). */
+	uint64_t ckpt_seen;      /* last barrier id this worker began */
+	uint64_t ckpt_id;        /* the one in progress */
+	uint64_t committed_seen; /* last committed id its nodes were told of */
+	bool ckpt_active;        /* barrier injected, not every node passed yet */
+	bool paused;             /* sources stay paused (the job stops after a checkpoint) */
+	bool finished;           /* every node ended: waiting for the final checkpoint */
+	uint32_t bar_passed;     /* nodes the barrier passed */
+	uint32_t bar_records;
+	uint32_t *bar_in;        /* [n_nodes]: inputs that delivered the barrier */
+	uint32_t *bar_x;         /* [n_exchanges]: workers whose barrier arrived */
+	uint32_t *blocked_on;    /* [n_workers]: exchange id + 1 whose alignment blocks that ring */
+	int64_t ckpt_began_ns;
+	struct sl_snapbuf snap;  /* this worker's part of the checkpoint */
 
 	struct sl_worker_metrics *m;
 	struct sl_hist *latency; /* ingest -> sink, ns */

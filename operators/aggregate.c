@@ -9,6 +9,7 @@
 #include "core/job.h"
 #include "core/keygroup.h"
 #include "core/worker.h"
+#include "state/snap.h"
 #include "state/table.h"
 
 /* Rows are handled in groups: encode and hash a group's keys and prefetch
@@ -504,6 +505,27 @@ static int aggregate_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return rc;
 }
 
+static int aggregate_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	(void)w;
+	struct aggregate_state *st = ni->state;
+	sl_table_snapshot(st->table, out);
+	return 0;
+}
+
+static int aggregate_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
+			     uint32_t n)
+{
+	struct aggregate_state *st = ni->state;
+	for (uint32_t k = 0; k < n; k++) {
+		int rc = sl_table_restore(st->table, &b[k], w->job->max_parallelism, w->n_workers,
+					  w->id);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static uint64_t aggregate_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)
 {
 	(void)input;
@@ -531,4 +553,6 @@ const struct sl_plugin sl_plugin_aggregate = {
 	.close = aggregate_close,
 	.process = aggregate_process,
 	.finish = aggregate_finish,
+	.snapshot = aggregate_snapshot,
+	.restore = aggregate_restore,
 };

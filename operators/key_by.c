@@ -181,6 +181,18 @@ static int key_by_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return rc;
 }
 
+/* At a barrier: rows buffered for other workers go before it. */
+static int key_by_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	(void)out;
+	struct key_by_state *st = ni->state;
+	int rc = 0;
+	for (uint32_t d = 0; d < w->n_workers && st->n_pending; d++)
+		if (st->pending[d] && (rc = flush_dest(w, ni, d)) < 0)
+			break;
+	return rc;
+}
+
 static uint64_t key_by_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)
 {
 	(void)input;
@@ -203,4 +215,5 @@ const struct sl_plugin sl_plugin_key_by = {
 	.process = key_by_process,
 	.tick = key_by_tick,
 	.finish = key_by_finish,
+	.snapshot = key_by_snapshot,
 };

@@ -774,6 +774,28 @@ static int quality_process(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 	return rc;
 }
 
+static int quality_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	(void)w;
+	struct quality_state *st = ni->state;
+	if (st->table)
+		sl_table_snapshot(st->table, out);
+	return 0;
+}
+
+static int quality_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
+			   uint32_t n)
+{
+	struct quality_state *st = ni->state;
+	for (uint32_t k = 0; k < n && st->table; k++) {
+		int rc = sl_table_restore(st->table, &b[k], w->job->max_parallelism, w->n_workers,
+					  w->id);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 const struct sl_plugin sl_plugin_quality = {
 	.name = "quality",
 	.kind = SL_NODE_STEP,
@@ -786,4 +808,6 @@ const struct sl_plugin sl_plugin_quality = {
 	.open = quality_open,
 	.close = quality_close,
 	.process = quality_process,
+	.snapshot = quality_snapshot,
+	.restore = quality_restore,
 };

@@ -12,6 +12,7 @@
 #include "core/value.h"
 #include "core/worker.h"
 #include "state/rowstore.h"
+#include "state/snap.h"
 #include "state/table.h"
 
 /*
@@ -846,6 +847,81 @@ static int upsert_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return 0;
 }
 
+/* Checkpoints: per key its hash, key, value (the head's image pointer is
+ * meaningless on disk) and the image bytes. */
+static int upsert_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	(void)w;
+	const struct upsert_shared *s = ni->node->shared;
+	struct upsert_state *st = ni->state;
+	sl_snap_u32(out, s->value_bytes);
+	sl_snap_u64(out, sl_table_count(st->table));
+	if (!sl_snap_reserve(out, sl_table_bytes(st->table) + sl_rowstore_live_bytes(st->images) +
+					  sl_table_count(st->table) * 16))
+		return 0; /* out->err tells */
+	struct sl_table_iter it = {0};
+	const void *key;
+	uint32_t len;
+	void *value;
+	uint64_t hash;
+	while (sl_table_next_h(st->table, &it, &key, &len, &value, &hash)) {
+		const struct ups_head *h = value;
+		sl_snap_u64(out, hash);
+		sl_snap_u32(out, len);
+		sl_snap_put(out, key, len);
+		sl_snap_put(out, value, s->value_bytes);
+		if (h->image_len)
+			sl_snap_put(out, h->image, h->image_len);
+	}
+	return 0;
+}
+
+static int upsert_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
+			  uint32_t n)
+{
+	const struct upsert_shared *s = ni->node->shared;
+	struct upsert_state *st = ni->state;
+	for (uint32_t k = 0; k < n; k++) {
+		if (b[k].len == 0)
+			continue;
+		struct sl_snapread r;
+		sl_snapread_init(&r, b[k].p, b[k].len);
+		uint32_t vb = sl_snapread_u32(&r);
+		uint64_t count = sl_snapread_u64(&r);
+		if (r.bad || vb != s->value_bytes)
+			return -EINVAL;
+		for (uint64_t i = 0; i < count; i++) {
+			uint64_t hash = sl_snapread_u64(&r);
+			uint32_t kl = sl_snapread_u32(&r);
+			const void *key = kl <= SL_KEY_MAX_BYTES ? sl_snapread_get(&r, kl) : NULL;
+			const struct ups_head *src = sl_snapread_get(&r, vb);
+			if (r.bad || !key || !src || src->image_len > SL_ROWSTORE_MAX_BYTES ||
+			    src->cmp_len > src->image_len)
+				return -EINVAL;
+			const void *img = src->image_len ? sl_snapread_get(&r, src->image_len) : NULL;
+			if (r.bad)
+				return -EINVAL;
+			if (!sl_table_owns(hash, w->job->max_parallelism, w->n_workers, w->id))
+				continue;
+			bool created;
+			struct ups_head *h = sl_table_upsert(st->table, key, kl, hash, &created);
+			if (!h)
+				return -ENOMEM;
+			memcpy(h, src, vb);
+			h->image = NULL;
+			if (src->image_len) {
+				h->image = sl_rowstore_alloc(st->images, src->image_len);
+				if (!h->image)
+					return -ENOMEM;
+				memcpy(h->image, img, src->image_len);
+			}
+		}
+		if (!sl_snapread_done(&r))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 const struct sl_plugin sl_plugin_upsert = {
 	.name = "upsert",
 	.kind = SL_NODE_STEP,
@@ -860,4 +936,6 @@ const struct sl_plugin sl_plugin_upsert = {
 	.close = upsert_close,
 	.process = upsert_process,
 	.finish = upsert_finish,
+	.snapshot = upsert_snapshot,
+	.restore = upsert_restore,
 };

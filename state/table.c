@@ -4,6 +4,9 @@
 #include <mimalloc.h>
 #include <string.h>
 
+#include "core/keygroup.h"
+#include "state/snap.h"
+
 #define TABLE_CHUNK_BYTES (1u << 20)
 #define TOMBSTONE ((struct entry *)1)
 
@@ -308,4 +311,75 @@ bool sl_table_next(struct sl_table *t, struct sl_table_iter *it, const void **ke
 		return true;
 	}
 	return false;
+}
+
+bool sl_table_next_h(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
+		     void **value, uint64_t *hash)
+{
+	while (it->slot < t->cap) {
+		struct slot *s = &t->slots[it->slot++];
+		if (!s->e || s->e == TOMBSTONE)
+			continue;
+		*key = entry_key(t, s->e);
+		*len = s->e->key_len;
+		*value = entry_value(s->e);
+		*hash = s->hash;
+		return true;
+	}
+	return false;
+}
+
+void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
+{
+	sl_snap_u32(out, t->value_bytes);
+	sl_snap_u64(out, t->n_live);
+	/* One reservation for everything: the copy loop then never grows. */
+	if (!sl_snap_reserve(out, t->live_bytes + t->n_live * 16))
+		return;
+	for (uint64_t i = 0; i < t->cap; i++) {
+		struct slot *s = &t->slots[i];
+		if (!s->e || s->e == TOMBSTONE)
+			continue;
+		uint8_t *p = out->p + out->len;
+		memcpy(p, &s->hash, 8);
+		memcpy(p + 8, &s->e->key_len, 4);
+		memcpy(p + 12, entry_key(t, s->e), s->e->key_len);
+		memcpy(p + 12 + s->e->key_len, entry_value(s->e), t->value_bytes);
+		out->len += 12 + s->e->key_len + t->value_bytes;
+	}
+}
+
+bool sl_table_owns(uint64_t hash, uint32_t max_parallelism, uint32_t n_workers, uint32_t worker)
+{
+	return sl_keygroup_worker(sl_keygroup_of(hash, max_parallelism), max_parallelism,
+				  n_workers) == worker;
+}
+
+int sl_table_restore(struct sl_table *t, const struct sl_blob *blob, uint32_t max_parallelism,
+		     uint32_t n_workers, uint32_t worker)
+{
+	if (blob->len == 0)
+		return 0;
+	struct sl_snapread r;
+	sl_snapread_init(&r, blob->p, blob->len);
+	uint32_t vb = sl_snapread_u32(&r);
+	uint64_t n = sl_snapread_u64(&r);
+	if (r.bad || vb != t->value_bytes)
+		return -EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t hash = sl_snapread_u64(&r);
+		uint32_t kl = sl_snapread_u32(&r);
+		const void *key = kl <= SL_KEY_MAX_BYTES ? sl_snapread_get(&r, kl) : NULL;
+		const void *val = sl_snapread_get(&r, vb);
+		if (r.bad || !key || !val)
+			return -EINVAL;
+		if (!sl_table_owns(hash, max_parallelism, n_workers, worker))
+			continue;
+		bool created;
+		void *v = sl_table_upsert(t, key, kl, hash, &created);
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, val, vb);
+	}
+	return sl_snapread_done(&r) ? 0 : -EINVAL;
 }

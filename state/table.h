@@ -51,4 +51,25 @@ struct sl_table_iter {
 bool sl_table_next(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
 		   void **value);
 
+/* The same, with the entry's stored hash. */
+bool sl_table_next_h(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
+		     void **value, uint64_t *hash);
+
+struct sl_snapbuf;
+struct sl_blob;
+
+/*
+ * Checkpoints: every live entry as (hash, key length, key, value) after a
+ * header (value size, count). The hash is the key's routing hash, so a
+ * restore keeps the entries of its own key groups.
+ */
+void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out);
+/* Inserts the entries of blob whose key group (hash % max_parallelism)
+ * worker `worker` of n_workers owns. -EINVAL: damaged or another value size;
+ * -ENOMEM. */
+int sl_table_restore(struct sl_table *t, const struct sl_blob *blob, uint32_t max_parallelism,
+		     uint32_t n_workers, uint32_t worker);
+/* Whether worker owns the key group of hash. */
+bool sl_table_owns(uint64_t hash, uint32_t max_parallelism, uint32_t n_workers, uint32_t worker);
+
 #endif

@@ -21,6 +21,8 @@ struct run_args {
 	uint32_t n_sets;
 	const char *summary_json;
 	bool quiet;
+	const char *restore;
+	bool supervise;
 };
 
 static int parse_args(const char *cmd, int argc, char **argv, struct run_args *a)
@@ -49,6 +51,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct run_args *a
 			a->sets[a->n_sets++] = (char *)val;
 		} else if (OPT("--summary-json")) {
 			a->summary_json = val;
+		} else if (OPT("--restore")) {
+			a->restore = val;
+		} else if (strcmp(s, "--supervise") == 0) {
+			a->supervise = true;
 		} else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
 			a->quiet = true;
 		} else if (s[0] == '-' && s[1]) {
@@ -65,7 +71,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct run_args *a
 	}
 	if (!a->job) {
 		fprintf(stderr, "usage: sluice %s JOB.yaml [--workers N] [--set key.path=value ...]%s\n",
-			cmd, strcmp(cmd, "run") == 0 ? " [--summary-json FILE]" : "");
+			cmd,
+			strcmp(cmd, "run") == 0
+				? " [--summary-json FILE] [--restore latest|PATH] [--supervise]"
+				: "");
 		return -EINVAL;
 	}
 	return 0;
@@ -175,7 +184,13 @@ int sl_cmd_run(int argc, char **argv)
 		sl_job_free(job);
 		return 1;
 	}
+	if (a.supervise) {
+		int src = sl_supervise(job, argc, argv);
+		sl_job_free(job);
+		return src;
+	}
 	struct sl_run_opts opts = {
+		.restore = a.restore,
 		.workers = a.workers,
 		.progress = !a.quiet && sl_progress_wanted(),
 		.summary_json = a.summary_json,
@@ -193,7 +208,7 @@ int sl_cmd_run(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	if (!a.quiet && isatty(STDERR_FILENO) && rc == 0)
+	if (!a.quiet && isatty(STDERR_FILENO) && rc == 0 && !s.already_complete)
 		human_summary(job, &s, stderr);
 	sl_job_free(job);
 	return rc == 0 ? 0 : 1;

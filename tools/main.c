@@ -9,7 +9,10 @@ static void usage(FILE *f)
 	fputs("usage: sluice <command> [options]\n"
 	      "\n"
 	      "  run JOB.yaml [--workers N] [--set key.path=value ...] [--summary-json FILE]\n"
+	      "               [--restore latest|PATH] [--supervise]\n"
 	      "               run a job until its input ends (or SIGINT/SIGTERM)\n"
+	      "  savepoint --job JOB.yaml [--stop]   savepoint of the running job; prints its path\n"
+	      "  checkpoints --job JOB.yaml [--json] list checkpoints and savepoints\n"
 	      "  validate JOB.yaml [--set ...]   check a job file, print its graph\n"
 	      "  gen customer-cdc --records N --keys K --seed S [--bad-ratio R]\n"
 	      "               write generated change events (debezium-json) to stdout\n"
@@ -39,6 +42,10 @@ int main(int argc, char **argv)
 		return sl_cmd_bench(argc - 1, argv + 1);
 	if (strcmp(cmd, "decode") == 0)
 		return sl_cmd_decode(argc - 1, argv + 1);
+	if (strcmp(cmd, "savepoint") == 0)
+		return sl_cmd_savepoint(argc - 1, argv + 1);
+	if (strcmp(cmd, "checkpoints") == 0)
+		return sl_cmd_checkpoints(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0)
 		return sl_cmd_help(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

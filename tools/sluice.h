@@ -10,5 +10,12 @@ int sl_cmd_gen(int argc, char **argv);
 int sl_cmd_bench(int argc, char **argv);
 int sl_cmd_help(int argc, char **argv);
 int sl_cmd_decode(int argc, char **argv);
+int sl_cmd_savepoint(int argc, char **argv);
+int sl_cmd_checkpoints(int argc, char **argv);
+
+struct sl_job;
+/* `sluice run --supervise`: runs the job as a child process and restarts it
+ * from its latest checkpoint after a crash, per the job's restart: section. */
+int sl_supervise(const struct sl_job *job, int argc, char **argv);
 
 #endif

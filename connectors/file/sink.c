@@ -10,8 +10,11 @@
 #include <zstd.h>
 
 #include "connectors/file/encode.h"
+#include "core/engine.h"
 #include "core/job.h"
+#include "core/log.h"
 #include "core/worker.h"
+#include "state/snap.h"
 
 /* In the order of enum sl_enc_format. */
 static const char *const sink_formats[] = {"jsonl",      "csv",         "debezium-json",
@@ -89,6 +92,17 @@ struct fsink_state {
 	ZSTD_CCtx *zstd;
 	int write_err;
 	uint64_t parts;
+	/* Two-phase commit (checkpointing on): closed parts wait, hidden, as
+	 * `.part-….pending` until the checkpoint covering them is complete. */
+	bool two_phase;
+	struct pending_part *pend;
+	uint32_t n_pend, cap_pend;
+};
+
+struct pending_part {
+	char *pending; /* hidden name */
+	char *final;   /* published name */
+	uint64_t ckpt; /* the first checkpoint that covers it */
 };
 
 /* mkdir -p: creates path and any missing parents. */
@@ -217,6 +231,7 @@ static int fsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
 		ZSTD_CCtx_setParameter(st->zstd, ZSTD_c_compressionLevel, (int)c->zstd_level);
 	}
 	st->seq = first_seq(c->path, w->id);
+	st->two_phase = w->eng->ckpt_on;
 	return 0;
 }
 
@@ -299,6 +314,45 @@ static int submit_cur(struct sl_worker *w, struct sl_nodeinst *ni, struct fsink_
 	return rc;
 }
 
+/* A closed part becomes pending: renamed to its hidden .pending name and
+ * listed until a checkpoint covering it is published. */
+static int add_pending(struct sl_worker *w, struct sl_nodeinst *ni, struct fsink_state *st)
+{
+	size_t tl = strlen(st->tmp_path);
+	const size_t suffix = sizeof(".inprogress") - 1;
+	SL_ASSERT(tl > suffix);
+	char pending[4200];
+	snprintf(pending, sizeof(pending), "%.*s.pending", (int)(tl - suffix), st->tmp_path);
+	if (st->n_pend == st->cap_pend) {
+		uint32_t cap = st->cap_pend ? st->cap_pend * 2 : 8;
+		struct pending_part *np = mi_realloc(st->pend, cap * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		st->pend = np;
+		st->cap_pend = cap;
+	}
+	struct pending_part *p = &st->pend[st->n_pend];
+	p->pending = mi_strdup(pending);
+	p->final = mi_strdup(st->final_path);
+	/* Closed at barrier n: covered by n; later: by the next one. */
+	p->ckpt = w->ckpt_active ? w->ckpt_id : w->ckpt_seen + 1;
+	if (!p->pending || !p->final) {
+		mi_free(p->pending);
+		mi_free(p->final);
+		return -ENOMEM;
+	}
+	if (rename(st->tmp_path, pending) < 0) {
+		int rc = -errno;
+		mi_free(p->pending);
+		mi_free(p->final);
+		sl_worker_fail(w, ni, rc, "renaming %s: %s", st->tmp_path, strerror(errno));
+		return rc;
+	}
+	st->n_pend++;
+	st->parts++;
+	return 0;
+}
+
 static int close_part(struct sl_worker *w, struct sl_nodeinst *ni, struct fsink_state *st)
 {
 	if (st->fd < 0)
@@ -317,6 +371,8 @@ static int close_part(struct sl_worker *w, struct sl_nodeinst *ni, struct fsink_
 		sl_worker_fail(w, ni, rc, "writing %s: %s", st->tmp_path, strerror(-rc));
 		return rc;
 	}
+	if (st->two_phase)
+		return add_pending(w, ni, st);
 	if (rename(st->tmp_path, st->final_path) < 0) {
 		rc = -errno;
 		sl_worker_fail(w, ni, rc, "renaming %s: %s", st->tmp_path, strerror(errno));
@@ -391,12 +447,141 @@ static void fsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 		return;
 	if (st->fd >= 0)
 		close(st->fd); /* failed job: the .inprogress file stays hidden */
+	for (uint32_t i = 0; i < st->n_pend; i++) {
+		mi_free(st->pend[i].pending);
+		mi_free(st->pend[i].final);
+	}
+	mi_free(st->pend);
 	mi_free(st->w[0].mem);
 	mi_free(st->w[1].mem);
 	mi_free(st->raw);
 	ZSTD_freeCCtx(st->zstd);
 	mi_free(st);
 	ni->state = NULL;
+}
+
+/* ---- two-phase commit ---- */
+
+/* At the barrier: the part being written is closed and becomes pending; the
+ * blob lists every pending part not yet published. */
+static int fsink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	struct fsink_state *st = ni->state;
+	int rc = close_part(w, ni, st);
+	if (rc < 0)
+		return rc;
+	sl_snap_u32(out, st->n_pend);
+	for (uint32_t i = 0; i < st->n_pend; i++) {
+		sl_snap_str(out, st->pend[i].pending);
+		sl_snap_str(out, st->pend[i].final);
+	}
+	return 0;
+}
+
+static void fsink_committed(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id)
+{
+	(void)w;
+	struct fsink_state *st = ni->state;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < st->n_pend; i++) {
+		if (st->pend[i].ckpt <= id) {
+			mi_free(st->pend[i].pending);
+			mi_free(st->pend[i].final);
+		} else {
+			st->pend[k++] = st->pend[i];
+		}
+	}
+	st->n_pend = k;
+}
+
+static int fsync_at(const char *path, bool dir)
+{
+	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* SYNC: each pending part and the directory reach the disk. PUBLISH: each
+ * is renamed to its final name (already renamed: fine). */
+static int fsink_commit(const struct sl_node *n, const struct sl_blob *blob, int phase, char *err,
+			size_t cap)
+{
+	const struct fsink_conf *c = n->conf;
+	struct sl_snapread r;
+	sl_snapread_init(&r, blob->p, blob->len);
+	uint32_t cnt = blob->len ? sl_snapread_u32(&r) : 0;
+	char pending[4200], final[4200];
+	struct stat sb;
+	for (uint32_t i = 0; i < cnt; i++) {
+		sl_snapread_str(&r, pending, sizeof(pending));
+		sl_snapread_str(&r, final, sizeof(final));
+		if (r.bad)
+			break;
+		if (phase == SL_COMMIT_SYNC) {
+			int rc = fsync_at(pending, false);
+			if (rc == -ENOENT && stat(final, &sb) == 0)
+				continue; /* published by an earlier checkpoint */
+			if (rc < 0) {
+				snprintf(err, cap, "sink '%s': fsync %s: %s", n->name, pending,
+					 strerror(-rc));
+				return rc;
+			}
+		} else if (rename(pending, final) < 0) {
+			int rc = -errno;
+			if (rc == -ENOENT && stat(final, &sb) == 0)
+				continue;
+			snprintf(err, cap, "sink '%s': renaming %s to %s: %s", n->name, pending,
+				 final, strerror(errno));
+			return rc;
+		}
+	}
+	if (!sl_snapread_done(&r) && blob->len) {
+		snprintf(err, cap, "sink '%s': damaged list of pending parts", n->name);
+		return -EINVAL;
+	}
+	if (cnt == 0)
+		return 0;
+	int rc = fsync_at(c->path, true);
+	if (rc < 0)
+		snprintf(err, cap, "sink '%s': fsync %s: %s", n->name, c->path, strerror(-rc));
+	return rc;
+}
+
+/* Before the workers start: what the restored checkpoint covered is
+ * published; every other hidden part is output no checkpoint covers. */
+static int fsink_recover(const struct sl_node *n, const struct sl_blob *keep, uint32_t n_keep)
+{
+	(void)keep;
+	(void)n_keep;
+	const struct fsink_conf *c = n->conf;
+	DIR *d = opendir(c->path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	char p[4400];
+	uint32_t removed = 0;
+	while ((e = readdir(d))) {
+		const char *name = e->d_name;
+		size_t l = strlen(name);
+		if (strncmp(name, ".part-", 6) != 0)
+			continue;
+		bool inprog = l > 11 && strcmp(name + l - 11, ".inprogress") == 0;
+		bool pend = l > 8 && strcmp(name + l - 8, ".pending") == 0;
+		if (!inprog && !pend)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", c->path, name);
+		if (unlink(p) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed)
+		sl_log(SL_LOG_INFO, -1, n->name,
+		       "msg=\"removed uncommitted part files of an earlier run\" files=%u dir=%s",
+		       removed, c->path);
+	return 0;
 }
 
 static const char *fsink_describe(const struct sl_node *n, char *buf, size_t cap)
@@ -419,4 +604,8 @@ const struct sl_plugin sl_plugin_file_sink = {
 	.process = fsink_process,
 	.tick = fsink_tick,
 	.finish = fsink_finish,
+	.snapshot = fsink_snapshot,
+	.committed = fsink_committed,
+	.commit = fsink_commit,
+	.recover = fsink_recover,
 };

@@ -12,6 +12,7 @@
 #include "core/worker.h"
 #include "io/glob.h"
 #include "io/json.h"
+#include "state/snap.h"
 
 /* json and csv with `fields:` are read here; the changelog formats (and
  * json with a `schema:`) go through connectors/formats. */
@@ -135,6 +136,20 @@ struct file_state {
 	int64_t line_base;  /* lines before the split's start, -1 if not counted */
 	char *unescape;     /* csv: room for one unescaped line */
 	struct sl_decoder *dec;
+	/* Checkpoints: per split of mine, where it stands. */
+	uint8_t *status;         /* SPLIT_* */
+	struct file_resume *resume;
+	uint32_t cur;            /* index in mine of the split being read */
+};
+
+enum { SPLIT_TODO = 0, SPLIT_READING = 1, SPLIT_DONE = 2 };
+
+/* Where a restored split goes on: the start of its next line. */
+struct file_resume {
+	uint64_t off;
+	uint64_t line_no;
+	int64_t line_base;
+	bool skip_line;
 };
 
 /* ---- preparing ---- */
@@ -494,7 +509,9 @@ static int file_open(struct sl_worker *w, struct sl_nodeinst *ni)
 			return -ENOMEM;
 	}
 	st->mine = mi_zalloc((s->n_splits / w->n_workers + 1) * sizeof(*st->mine));
-	if (!st->mine)
+	st->status = mi_zalloc(s->n_splits / w->n_workers + 1);
+	st->resume = mi_zalloc((s->n_splits / w->n_workers + 1) * sizeof(*st->resume));
+	if (!st->mine || !st->status || !st->resume)
 		return -ENOMEM;
 	uint64_t total = 0;
 	for (uint32_t i = w->id; i < s->n_splits; i += w->n_workers) {
@@ -525,6 +542,8 @@ static void file_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	sl_decoder_free(st->dec);
 	mi_free(st->unescape);
 	mi_free(st->mine);
+	mi_free(st->status);
+	mi_free(st->resume);
 	mi_free(st->buf[0].mem);
 	mi_free(st->buf[1].mem);
 	mi_free(st);
@@ -730,8 +749,11 @@ out_bad:
 static bool start_split(struct sl_worker *w, struct sl_nodeinst *ni, struct file_state *st)
 {
 	const struct file_shared *s = ni->node->shared;
+	while (st->next < st->n_mine && st->status[st->next] == SPLIT_DONE)
+		st->next++; /* finished before the restored checkpoint */
 	if (st->next == st->n_mine)
 		return false;
+	st->cur = st->next;
 	st->sp = &s->splits[st->mine[st->next++]];
 	const char *path = s->files.path[st->sp->file];
 	st->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -749,6 +771,14 @@ static bool start_split(struct sl_worker *w, struct sl_nodeinst *ni, struct file
 	st->skip_line = st->sp->start > 0 || (s->format == FMT_CSV && s->header);
 	if (s->format == FMT_CSV && s->header && st->sp->start == 0)
 		st->line_no = 1; /* the header is line 1 */
+	if (st->status[st->cur] == SPLIT_READING) {
+		const struct file_resume *rs = &st->resume[st->cur];
+		st->read_off = rs->off;
+		st->skip_line = rs->skip_line;
+		st->line_no = rs->line_no;
+		st->line_base = rs->line_base;
+	}
+	st->status[st->cur] = SPLIT_READING;
 	st->active = 0;
 	submit_read(w, st, &st->buf[0]);
 	submit_read(w, st, &st->buf[1]);
@@ -771,6 +801,7 @@ static int file_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 		close(st->fd);
 		st->fd = -1;
 		st->in_split = false;
+		st->status[st->cur] = SPLIT_DONE;
 		return SL_POLL_MORE;
 	}
 	struct rbuf *cur = &st->buf[st->active];
@@ -891,6 +922,103 @@ static int file_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return 0;
 }
 
+/* ---- checkpoints ---- */
+
+/* Per split of this worker: its identity and where it stands, at a batch
+ * boundary (every line before the position was emitted). */
+static int file_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	(void)w;
+	const struct file_shared *s = ni->node->shared;
+	struct file_state *st = ni->state;
+	sl_snap_u32(out, st->n_mine);
+	for (uint32_t k = 0; k < st->n_mine; k++) {
+		const struct file_split *sp = &s->splits[st->mine[k]];
+		uint8_t status = st->status[k];
+		struct file_resume rs = {0};
+		if (status == SPLIT_READING && st->in_split && st->cur == k) {
+			if (st->split_done) {
+				status = SPLIT_DONE;
+			} else if (!st->p) {
+				status = SPLIT_TODO; /* nothing read yet: from its start */
+			} else {
+				const struct rbuf *b = &st->buf[st->active];
+				rs.off = b->off + (uint64_t)(st->p - (b->mem + BUF_RESERVE));
+				rs.skip_line = st->skip_line;
+				rs.line_no = st->line_no;
+				rs.line_base = st->line_base;
+			}
+		} else if (status == SPLIT_READING) {
+			rs = st->resume[k]; /* restored, not reopened yet */
+		}
+		sl_snap_u32(out, st->mine[k]);
+		sl_snap_u32(out, sp->file);
+		sl_snap_u64(out, sp->start);
+		sl_snap_u64(out, sp->end);
+		sl_snap_u8(out, status);
+		sl_snap_u64(out, rs.off);
+		sl_snap_u8(out, rs.skip_line);
+		sl_snap_u64(out, rs.line_no);
+		sl_snap_u64(out, (uint64_t)rs.line_base);
+	}
+	return 0;
+}
+
+static int file_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
+			uint32_t n)
+{
+	const struct file_shared *s = ni->node->shared;
+	struct file_state *st = ni->state;
+	uint64_t done_bytes = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		if (b[k].len == 0)
+			continue;
+		struct sl_snapread r;
+		sl_snapread_init(&r, b[k].p, b[k].len);
+		uint32_t cnt = sl_snapread_u32(&r);
+		for (uint32_t i = 0; i < cnt && !r.bad; i++) {
+			uint32_t idx = sl_snapread_u32(&r);
+			uint32_t file = sl_snapread_u32(&r);
+			uint64_t start = sl_snapread_u64(&r);
+			uint64_t end = sl_snapread_u64(&r);
+			uint8_t status = sl_snapread_u8(&r);
+			struct file_resume rs;
+			rs.off = sl_snapread_u64(&r);
+			rs.skip_line = sl_snapread_u8(&r) != 0;
+			rs.line_no = sl_snapread_u64(&r);
+			rs.line_base = (int64_t)sl_snapread_u64(&r);
+			if (r.bad)
+				break;
+			if (idx >= s->n_splits || s->splits[idx].file != file ||
+			    s->splits[idx].start != start || s->splits[idx].end != end) {
+				sl_log(SL_LOG_ERROR, (int)w->id, ni->node->name,
+				       "msg=\"the input files differ from when the checkpoint was "
+				       "taken (a split moved): cannot resume them\" split=%u",
+				       idx);
+				return -ESTALE;
+			}
+			for (uint32_t m = 0; m < st->n_mine; m++) {
+				if (st->mine[m] != idx)
+					continue;
+				if (status == SPLIT_DONE) {
+					st->status[m] = SPLIT_DONE;
+					done_bytes += end - start;
+				} else if (status == SPLIT_READING) {
+					if (rs.off < (start ? start - 1 : 0) || rs.off > end + SL_RECORD_MAX_BYTES)
+						return -EINVAL;
+					st->status[m] = SPLIT_READING;
+					st->resume[m] = rs;
+					done_bytes += rs.off > start ? rs.off - start : 0;
+				}
+			}
+		}
+		if (!sl_snapread_done(&r))
+			return -EINVAL;
+	}
+	sl_counter_add(&w->m->progress_done, done_bytes);
+	return 0;
+}
+
 const struct sl_plugin sl_plugin_file_source = {
 	.extra_keys = file_extra_keys,
 	.name = "file",
@@ -904,4 +1032,6 @@ const struct sl_plugin sl_plugin_file_source = {
 	.close = file_close,
 	.poll = file_poll,
 	.finish = file_finish,
+	.snapshot = file_snapshot,
+	.restore = file_restore,
 };

@@ -6,6 +6,7 @@
 #include "connectors/generator/customer.h"
 #include "core/job.h"
 #include "core/worker.h"
+#include "state/snap.h"
 
 struct gen_conf {
 	int profile;
@@ -59,6 +60,10 @@ struct gen_state {
 	int64_t start_ns;
 	struct sl_customer_event ev;
 	bool have_ev; /* ev did not fit the last batch */
+	uint32_t ev_split;  /* index in splits of ev's split */
+	uint32_t *split_id; /* global split number of each of this worker's */
+	uint64_t *emitted;  /* events of each split emitted (checkpoints) */
+	uint32_t fields;
 };
 
 static int gen_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d)
@@ -98,7 +103,9 @@ static int gen_open(struct sl_worker *w, struct sl_nodeinst *ni)
 	st->params.records =
 		c->records >= 0 ? (uint64_t)c->records : (uint64_t)n_splits * (UINT32_MAX - 1ull);
 	st->splits = mi_zalloc((n_splits / w->n_workers + 1) * sizeof(*st->splits));
-	if (!st->splits)
+	st->split_id = mi_zalloc((n_splits / w->n_workers + 1) * sizeof(*st->split_id));
+	st->emitted = mi_zalloc((n_splits / w->n_workers + 1) * sizeof(*st->emitted));
+	if (!st->splits || !st->split_id || !st->emitted)
 		return -ENOMEM;
 	/* Build only the strings someone downstream reads (column pruning). */
 	uint64_t used = ni->node->out_used;
@@ -111,9 +118,11 @@ static int gen_open(struct sl_worker *w, struct sl_nodeinst *ni)
 		if (rc < 0)
 			return rc;
 		sl_customer_split_set_fields(st->splits[st->n_splits], fields);
+		st->split_id[st->n_splits] = s;
 		st->total += sl_customer_split_records(st->splits[st->n_splits]);
 		st->n_splits++;
 	}
+	st->fields = fields;
 	st->rate = c->rate < 0 ? -1
 				: c->rate * (double)st->total / (double)st->params.records;
 	if (c->records >= 0)
@@ -130,6 +139,8 @@ static void gen_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	for (uint32_t i = 0; i < st->n_splits; i++)
 		sl_customer_split_free(st->splits[i]);
 	mi_free(st->splits);
+	mi_free(st->split_id);
+	mi_free(st->emitted);
 	mi_free(st);
 	ni->state = NULL;
 }
@@ -138,6 +149,7 @@ static bool next_event(struct gen_state *st)
 {
 	for (uint32_t tries = 0; tries < st->n_splits; tries++) {
 		struct sl_customer_split *sp = st->splits[st->next];
+		st->ev_split = st->next;
 		st->next = (st->next + 1) % st->n_splits;
 		if (sl_customer_split_next(sp, &st->ev))
 			return true;
@@ -210,8 +222,9 @@ static int gen_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 	if (!st->have_ev && st->produced == st->total)
 		return SL_POLL_EOF;
 	int64_t now = w->now_ns;
-	if (!st->start_ns)
-		st->start_ns = now;
+	if (!st->start_ns) /* after a restore, as if the skipped events were on time */
+		st->start_ns = st->rate > 0 ? now - (int64_t)((double)st->produced / st->rate * 1e9)
+					    : now;
 	/* Open loop: event i is due at start + i / rate, and its ingest time is
 	 * that due time, so a stall shows up as latency (no coordinated omission). */
 	uint64_t due = st->produced;
@@ -240,6 +253,7 @@ static int gen_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 		if (!put_event(b, &st->ev, ingest, ni->node->out_used))
 			break;
 		st->have_ev = false;
+		st->emitted[st->ev_split]++;
 		events++;
 	}
 	if (st->rate > 0 && !st->have_ev && st->produced < st->total)
@@ -253,6 +267,57 @@ static int gen_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 	return (!st->have_ev && st->produced == st->total) ? SL_POLL_EOF : SL_POLL_MORE;
 }
 
+/* Checkpoints: per split, the events emitted. A split is a deterministic
+ * sequence, so a restore regenerates and skips that many. */
+static int gen_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	(void)w;
+	struct gen_state *st = ni->state;
+	sl_snap_u32(out, st->n_splits);
+	for (uint32_t i = 0; i < st->n_splits; i++) {
+		sl_snap_u32(out, st->split_id[i]);
+		sl_snap_u64(out, st->emitted[i]);
+	}
+	return 0;
+}
+
+static int gen_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
+		       uint32_t n)
+{
+	struct gen_state *st = ni->state;
+	uint64_t skipped = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		if (b[k].len == 0)
+			continue;
+		struct sl_snapread r;
+		sl_snapread_init(&r, b[k].p, b[k].len);
+		uint32_t cnt = sl_snapread_u32(&r);
+		for (uint32_t i = 0; i < cnt && !r.bad; i++) {
+			uint32_t id = sl_snapread_u32(&r);
+			uint64_t done = sl_snapread_u64(&r);
+			for (uint32_t m = 0; m < st->n_splits && !r.bad; m++) {
+				if (st->split_id[m] != id)
+					continue;
+				struct sl_customer_split *sp = st->splits[m];
+				if (done > sl_customer_split_records(sp))
+					return -EINVAL;
+				sl_customer_split_set_fields(sp, 0); /* skipping: ids only */
+				for (uint64_t e = 0; e < done; e++)
+					if (!sl_customer_split_next(sp, &st->ev))
+						return -EINVAL;
+				sl_customer_split_set_fields(sp, st->fields);
+				st->emitted[m] = done;
+				skipped += done;
+			}
+		}
+		if (!sl_snapread_done(&r))
+			return -EINVAL;
+	}
+	st->produced += skipped;
+	sl_counter_add(&w->m->progress_done, skipped);
+	return 0;
+}
+
 const struct sl_plugin sl_plugin_generator_source = {
 	.name = "generator",
 	.kind = SL_NODE_SOURCE,
@@ -263,4 +328,6 @@ const struct sl_plugin sl_plugin_generator_source = {
 	.open = gen_open,
 	.close = gen_close,
 	.poll = gen_poll,
+	.snapshot = gen_snapshot,
+	.restore = gen_restore,
 };

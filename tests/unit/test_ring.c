@@ -52,11 +52,11 @@ static void test_empty_full(void)
 	CHECK(!sl_ring_nonempty(&r));
 
 	for (uint32_t i = 0; i < SL_RING_SLOTS; i++) {
-		struct sl_msg one = {SL_MSG_DATA, i, enc(1, 2, i)};
+		struct sl_msg one = {.type = SL_MSG_DATA, .node = i, .batch = enc(1, 2, i)};
 		CHECK(sl_ring_push(&r, &one));
 		CHECK(sl_ring_nonempty(&r));
 	}
-	struct sl_msg extra = {SL_MSG_EOS, 99, NULL};
+	struct sl_msg extra = {.type = SL_MSG_EOS, .node = 99, .batch = NULL};
 	CHECK(!sl_ring_push(&r, &extra)); /* full */
 	CHECK_EQ_U(sl_ring_push_n(&r, &extra, 1), 0);
 	CHECK_EQ_U(atomic_load(&r.head), SL_RING_SLOTS);
@@ -75,7 +75,7 @@ static void test_empty_full(void)
 	/* Partial push_n: 20 offered, 16 taken; then 5 popped, 5 more fit. */
 	struct sl_msg in[20];
 	for (uint32_t i = 0; i < 20; i++)
-		in[i] = (struct sl_msg){SL_MSG_DATA, 7, enc(0, 0, 100 + i)};
+		in[i] = (struct sl_msg){.type = SL_MSG_DATA, .node = 7, .batch = enc(0, 0, 100 + i)};
 	CHECK_EQ_U(sl_ring_push_n(&r, in, 20), SL_RING_SLOTS);
 	CHECK_EQ_U(sl_ring_pop_n(&r, m, 5), 5);
 	for (uint32_t i = 0; i < 5; i++)
@@ -108,8 +108,8 @@ static void test_model(uint32_t start, uint64_t seed, uint32_t steps)
 		case 0: /* push_n */
 		case 1: {
 			for (uint32_t i = 0; i < n; i++)
-				m[i] = (struct sl_msg){SL_MSG_DATA, (uint32_t)(pushed + i),
-						       enc(3, 4, pushed + i)};
+				m[i] = (struct sl_msg){.type = SL_MSG_DATA, .node = (uint32_t)(pushed + i),
+						       .batch = enc(3, 4, pushed + i)};
 			uint32_t want = SL_MIN(n, SL_RING_SLOTS - q);
 			uint32_t got = (x & 1) ? sl_ring_push_n(&r, m, n)
 					       : (n ? (uint32_t)sl_ring_push(&r, m) : 0);
@@ -211,15 +211,15 @@ static void *matrix_thread(void *p)
 				if (k > mx->n_msgs - sent[c])
 					k = (uint32_t)(mx->n_msgs - sent[c]);
 				for (uint32_t i = 0; i < k; i++)
-					m[i] = (struct sl_msg){SL_MSG_DATA, me,
-							       enc(me, c, sent[c] + i)};
+					m[i] = (struct sl_msg){.type = SL_MSG_DATA, .node = me,
+							       .batch = enc(me, c, sent[c] + i)};
 				uint32_t got = (x >> 32) & 1 ? sl_ring_push_n(r, m, k)
 							     : (uint32_t)sl_ring_push(r, m);
 				CHECK(got <= k);
 				sent[c] += got;
 				progress |= got > 0;
 			} else {
-				struct sl_msg eos = {SL_MSG_EOS, me, enc(me, c, sent[c])};
+				struct sl_msg eos = {.type = SL_MSG_EOS, .node = me, .batch = enc(me, c, sent[c])};
 				if (sl_ring_push(r, &eos)) {
 					eos_sent[c] = true;
 					left--;
@@ -334,7 +334,7 @@ static void *pair_producer(void *p)
 	while (atomic_load(&pr->ready) < 2)
 		sched_yield();
 	for (uint64_t i = 0; i < pr->n_msgs;) {
-		struct sl_msg m = {SL_MSG_DATA, 1, enc(1, 0, i)};
+		struct sl_msg m = {.type = SL_MSG_DATA, .node = 1, .batch = enc(1, 0, i)};
 		if (sl_ring_push(&pr->ring, &m))
 			i++;
 		else
