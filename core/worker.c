@@ -874,15 +874,12 @@ int sl_worker_init(struct sl_worker *w)
 			}
 		}
 	}
-	if (w->eng->ckpt_on) {
-		w->bar_in = mi_zalloc(job->n_nodes * sizeof(*w->bar_in));
-		w->bar_x = mi_zalloc((job->n_exchanges + 1) * sizeof(*w->bar_x));
-		w->blocked_on = mi_zalloc(w->n_workers * sizeof(*w->blocked_on));
-		if (!w->bar_in || !w->bar_x || !w->blocked_on)
-			return -ENOMEM;
-		w->ckpt_seen = atomic_load(&w->eng->ckpt_req);
-		w->committed_seen = atomic_load(&w->eng->ckpt_committed);
-	}
+	/* Barrier bookkeeping (read by the loop with or without checkpoints). */
+	w->bar_in = mi_zalloc(job->n_nodes * sizeof(*w->bar_in));
+	w->bar_x = mi_zalloc((job->n_exchanges + 1) * sizeof(*w->bar_x));
+	w->blocked_on = mi_zalloc(w->n_workers * sizeof(*w->blocked_on));
+	if (!w->bar_in || !w->bar_x || !w->blocked_on)
+		return -ENOMEM;
 	if (w->eng->restore)
 		return restore_nodes(w);
 	return 0;
