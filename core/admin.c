@@ -3,6 +3,7 @@
  * reads the workers' counters and histograms (relaxed loads) and never
  * stops them. */
 #include "core/admin.h"
+#include "core/checkpoint.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -522,8 +523,9 @@ struct sl_admin {
 	bool listening;
 	bool cancel_requested;
 	bool closing;
-	int64_t start_wall_ms;	/* the job's start, wall clock */
-	double process_start_s; /* unix seconds */
+	uint32_t n_savepoint_requests; /* POST /savepoints and PATCH mode=stop */
+	int64_t start_wall_ms;	       /* the job's start, wall clock */
+	double process_start_s;	       /* unix seconds */
 	int64_t next_tick_ns;
 	int64_t last_scrape_ns; /* how long the last /metrics took */
 
@@ -668,6 +670,22 @@ static void sample(struct sl_admin *a, int64_t now)
 
 /* ---- alerts ---- */
 
+/* Share of the checkpoints of the last minute that failed (0: none tried). */
+static double ckpt_failure_rate(const struct sl_admin *a)
+{
+	static struct sl_ckpt_hist h[SL_CKPT_HISTORY];
+	uint64_t inp;
+	uint32_t n = sl_ckpt_history(a->e, h, SL_CKPT_HISTORY, &inp);
+	int64_t since = sl_wall_ms() - 60000;
+	uint32_t tried = 0, failed = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (h[i].trigger_ms >= since) {
+			tried++;
+			failed += !h[i].ok;
+		}
+	return tried ? (double)failed / tried : 0;
+}
+
 static double alert_value(const struct sl_admin *a, enum sl_alert_metric m)
 {
 	const struct window *w = &a->win;
@@ -693,7 +711,7 @@ static double alert_value(const struct sl_admin *a, enum sl_alert_metric m)
 	case SL_ALERT_BAD_RECORD_RATE:
 		return w->bad_ps;
 	case SL_ALERT_CHECKPOINT_FAILURE_RATE:
-		return 0; /* no checkpoints, no failures */
+		return ckpt_failure_rate(a);
 	}
 	return NAN;
 }
@@ -1055,11 +1073,30 @@ static void ep_health(struct sl_admin *a, struct sl_http_resp *r)
 	health_nodes(a, b, SL_NODE_SOURCE, failed);
 	sl_http_buf_puts(b, "],\"sinks\":[");
 	health_nodes(a, b, SL_NODE_SINK, failed);
-	sl_http_buf_printf(b,
-			   "],\"checkpoints\":{\"status\":\"not configured\",\"detail\":"
-			   "\"checkpointing is not configured for this job\"},"
-			   "\"alerts\":{\"rules\":%u,\"firing\":%u}}",
-			   a->n_alerts, firing);
+	if (!a->e->ckpt_on) {
+		sl_http_buf_puts(b, "],\"checkpoints\":{\"status\":\"not configured\",\"detail\":"
+				    "\"checkpointing is not configured for this job\"}");
+	} else {
+		struct sl_ckpt_stats cs;
+		sl_ckpt_get_stats(a->e, &cs);
+		static struct sl_ckpt_hist h[4];
+		uint64_t inp;
+		uint32_t n = sl_ckpt_history(a->e, h, 4, &inp);
+		bool last_failed = n && !h[n - 1].ok;
+		int64_t age = cs.last_completed_ms ? sl_wall_ms() - cs.last_completed_ms : -1;
+		sl_http_buf_printf(b,
+				   "],\"checkpoints\":{\"status\":\"%s\",\"completed\":%" PRIu64
+				   ",\"failed\":%" PRIu64 ",\"last_id\":%" PRIu64
+				   ",\"last_age_ms\":%" PRId64 ",\"restored_from\":%" PRIu64
+				   ",\"detail\":",
+				   last_failed ? "FAILING" : "UP", cs.completed, cs.failed,
+				   cs.last_id, age, cs.restored_id);
+		json_s(b, last_failed ? h[n - 1].error
+				      : (cs.completed ? "the last checkpoint completed"
+						      : "no checkpoint completed yet"));
+		sl_http_buf_puts(b, "}");
+	}
+	sl_http_buf_printf(b, ",\"alerts\":{\"rules\":%u,\"firing\":%u}}", a->n_alerts, firing);
 }
 
 static void ep_ready(struct sl_admin *a, struct sl_http_resp *r)
@@ -1220,17 +1257,181 @@ static void ep_job(struct sl_admin *a, struct sl_http_resp *r)
 	sl_http_buf_puts(b, "]}}");
 }
 
+static void hist_json(struct sl_http_buf *b, const struct sl_ckpt_hist *h)
+{
+	sl_http_buf_printf(b,
+			   "{\"id\":%" PRIu64 ",\"status\":\"%s\",\"is_savepoint\":%s,"
+			   "\"trigger_timestamp\":%" PRId64 ",\"end_to_end_duration\":%" PRId64
+			   ",\"checkpointed_size\":%" PRIu64 ",\"max_stall_ns\":%" PRIu64
+			   ",\"final\":%s,\"external_path\":",
+			   h->id, h->ok ? "COMPLETED" : "FAILED", h->savepoint ? "true" : "false",
+			   h->trigger_ms, h->duration_ms, h->bytes, h->stall_ns,
+			   h->final ? "true" : "false");
+	json_s(b, h->path);
+	sl_http_buf_puts(b, ",\"failure_message\":");
+	if (h->ok)
+		sl_http_buf_puts(b, "null");
+	else
+		json_s(b, h->error);
+	sl_http_buf_puts(b, "}");
+}
+
 static void ep_checkpoints(struct sl_admin *a, struct sl_http_resp *r)
 {
-	(void)a;
 	sl_http_resp_type(r, "application/json");
-	sl_http_buf_puts(
-	    sl_http_resp_body(r),
-	    "{\"counts\":{\"restored\":0,\"total\":0,\"in_progress\":0,\"completed\":0,"
-	    "\"failed\":0},\"summary\":{\"checkpointed_size\":{\"min\":0,\"max\":0,"
-	    "\"avg\":0},\"end_to_end_duration\":{\"min\":0,\"max\":0,\"avg\":0}},"
-	    "\"latest\":{\"completed\":null,\"savepoint\":null,\"failed\":null,"
-	    "\"restored\":null},\"history\":[],\"status\":\"not configured\"}");
+	struct sl_http_buf *b = sl_http_resp_body(r);
+	if (!a->e->ckpt_on) {
+		sl_http_buf_puts(
+		    b, "{\"counts\":{\"restored\":0,\"total\":0,\"in_progress\":0,\"completed\":0,"
+		       "\"failed\":0},\"summary\":{\"checkpointed_size\":{\"min\":0,\"max\":0,"
+		       "\"avg\":0},\"end_to_end_duration\":{\"min\":0,\"max\":0,\"avg\":0}},"
+		       "\"latest\":{\"completed\":null,\"savepoint\":null,\"failed\":null,"
+		       "\"restored\":null},\"history\":[],\"status\":\"not configured\"}");
+		return;
+	}
+	static struct sl_ckpt_hist h[SL_CKPT_HISTORY];
+	uint64_t inp;
+	uint32_t n = sl_ckpt_history(a->e, h, SL_CKPT_HISTORY, &inp);
+	struct sl_ckpt_stats st;
+	sl_ckpt_get_stats(a->e, &st);
+	uint64_t smin = UINT64_MAX, smax = 0, ssum = 0;
+	int64_t dmin = INT64_MAX, dmax = 0, dsum = 0;
+	uint32_t ok = 0;
+	int latest_ok = -1, latest_sp = -1, latest_failed = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!h[i].ok) {
+			latest_failed = (int)i;
+			continue;
+		}
+		ok++;
+		smin = h[i].bytes < smin ? h[i].bytes : smin;
+		smax = h[i].bytes > smax ? h[i].bytes : smax;
+		ssum += h[i].bytes;
+		dmin = h[i].duration_ms < dmin ? h[i].duration_ms : dmin;
+		dmax = h[i].duration_ms > dmax ? h[i].duration_ms : dmax;
+		dsum += h[i].duration_ms;
+		if (h[i].savepoint)
+			latest_sp = (int)i;
+		else
+			latest_ok = (int)i;
+	}
+	if (!ok)
+		smin = 0, dmin = 0;
+	sl_http_buf_printf(
+	    b,
+	    "{\"status\":\"%s\",\"counts\":{\"restored\":%d,\"total\":%" PRIu64
+	    ",\"in_progress\":%d,\"completed\":%" PRIu64 ",\"failed\":%" PRIu64 "},"
+	    "\"summary\":{\"checkpointed_size\":{\"min\":%" PRIu64 ",\"max\":%" PRIu64
+	    ",\"avg\":%" PRIu64 "},\"end_to_end_duration\":{\"min\":%" PRId64 ",\"max\":%" PRId64
+	    ",\"avg\":%" PRId64 "}},\"latest\":{\"completed\":",
+	    a->e->ckpt_aligned ? "exactly_once" : "at_least_once", st.restored_id ? 1 : 0,
+	    st.completed + st.failed + (inp ? 1 : 0), inp ? 1 : 0, st.completed, st.failed, smin,
+	    smax, ok ? ssum / ok : 0, dmin, dmax, ok ? dsum / (int64_t)ok : 0);
+	if (latest_ok >= 0)
+		hist_json(b, &h[latest_ok]);
+	else
+		sl_http_buf_puts(b, "null");
+	sl_http_buf_puts(b, ",\"savepoint\":");
+	if (latest_sp >= 0)
+		hist_json(b, &h[latest_sp]);
+	else
+		sl_http_buf_puts(b, "null");
+	sl_http_buf_puts(b, ",\"failed\":");
+	if (latest_failed >= 0)
+		hist_json(b, &h[latest_failed]);
+	else
+		sl_http_buf_puts(b, "null");
+	if (st.restored_id)
+		sl_http_buf_printf(b, ",\"restored\":{\"id\":%" PRIu64 "}", st.restored_id);
+	else
+		sl_http_buf_puts(b, ",\"restored\":null");
+	sl_http_buf_puts(b, "},\"history\":[");
+	for (uint32_t i = n; i-- > 0;) {
+		hist_json(b, &h[i]);
+		if (i)
+			sl_http_buf_puts(b, ",");
+	}
+	sl_http_buf_puts(b, "]}");
+}
+
+/* POST /jobs/<id>/savepoints ({"cancel-job": true} stops after it). */
+static void ep_savepoint_post(struct sl_admin *a, const struct sl_http_req *req,
+			      struct sl_http_resp *r)
+{
+	if (!a->e->ckpt_on) {
+		json_error(r, 409,
+			   "savepoints need checkpoints; checkpointing is not configured for this "
+			   "job");
+		return;
+	}
+	bool stop = false;
+	if (req->body_len) {
+		char body[256];
+		size_t n = req->body_len < sizeof(body) - 1 ? req->body_len : sizeof(body) - 1;
+		memcpy(body, req->body, n);
+		body[n] = '\0';
+		char *c = strstr(body, "\"cancel-job\"");
+		if (c && (c = strchr(c, ':'))) {
+			while (*++c == ' ')
+				;
+			stop = strncmp(c, "true", 4) == 0;
+		}
+	}
+	char nonce[64];
+	snprintf(nonce, sizeof(nonce), "api-%lld-%u", (long long)a->start_wall_ms,
+		 ++a->n_savepoint_requests);
+	sl_log(SL_LOG_INFO, -1, NULL,
+	       "msg=\"savepoint requested through the admin API\" "
+	       "request=%s stop=%d",
+	       nonce, stop);
+	sl_ckpt_request_savepoint(a->e, nonce, stop);
+	sl_http_resp_status(r, 202);
+	sl_http_resp_type(r, "application/json");
+	sl_http_buf_printf(sl_http_resp_body(r), "{\"request-id\":\"%s\"}", nonce);
+}
+
+/* GET /jobs/<id>/savepoints/<request-id>. */
+static void ep_savepoint_get(struct sl_admin *a, const char *rid, struct sl_http_resp *r)
+{
+	static struct sl_ckpt_hist h[SL_CKPT_HISTORY];
+	uint64_t inp;
+	uint32_t n = sl_ckpt_history(a->e, h, SL_CKPT_HISTORY, &inp);
+	for (uint32_t i = n; i-- > 0;) {
+		if (strcmp(h[i].nonce, rid) != 0)
+			continue;
+		sl_http_resp_type(r, "application/json");
+		struct sl_http_buf *b = sl_http_resp_body(r);
+		if (h[i].ok) {
+			sl_http_buf_printf(b,
+					   "{\"status\":{\"id\":\"COMPLETED\"},\"operation\":"
+					   "{\"id\":%" PRIu64 ",\"location\":",
+					   h[i].id);
+			json_s(b, h[i].path);
+			sl_http_buf_puts(b, "}}");
+		} else {
+			sl_http_buf_puts(b, "{\"status\":{\"id\":\"COMPLETED\"},\"operation\":"
+					    "{\"failure-cause\":{\"stack-trace\":");
+			json_s(b, h[i].error);
+			sl_http_buf_puts(b, "}}}");
+		}
+		return;
+	}
+	/* Asked for by this server and not in the history yet: still going. */
+	const char *pre = "api-";
+	if (strncmp(rid, pre, 4) == 0 && a->e->ckpt_on) {
+		char mine[32];
+		int ml = snprintf(mine, sizeof(mine), "api-%lld-", (long long)a->start_wall_ms);
+		if (strncmp(rid, mine, (size_t)ml) == 0 &&
+		    (uint32_t)strtoul(rid + ml, NULL, 10) <= a->n_savepoint_requests &&
+		    job_running(a)) {
+			sl_http_resp_type(r, "application/json");
+			sl_http_buf_puts(
+			    sl_http_resp_body(r),
+			    "{\"status\":{\"id\":\"IN_PROGRESS\"},\"operation\":null}");
+			return;
+		}
+	}
+	json_error(r, 404, "no such savepoint request");
 }
 
 static void ep_history(struct sl_admin *a, const struct sl_http_req *req, struct sl_http_resp *r)
@@ -1335,10 +1536,27 @@ static void ep_cancel(struct sl_admin *a, const struct sl_http_req *req, struct 
 		json_error(r, 400, "mode must be cancel or stop");
 		return;
 	}
-	if (strcmp(mode, "stop") == 0) {
+	if (strcmp(mode, "stop") == 0 && !a->e->ckpt_on) {
 		json_error(r, 409,
 			   "stop takes a savepoint, which needs checkpoints; checkpointing is not "
 			   "configured for this job (use mode=cancel)");
+		return;
+	}
+	if (strcmp(mode, "stop") == 0) {
+		if (!job_running(a)) {
+			json_error(r, 409, "the job is not running");
+			return;
+		}
+		char nonce[64];
+		snprintf(nonce, sizeof(nonce), "api-%lld-%u", (long long)a->start_wall_ms,
+			 ++a->n_savepoint_requests);
+		sl_log(SL_LOG_INFO, -1, NULL,
+		       "msg=\"stop with savepoint requested through the admin API\" request=%s",
+		       nonce);
+		sl_ckpt_request_savepoint(a->e, nonce, true);
+		sl_http_resp_status(r, 202);
+		sl_http_resp_type(r, "application/json");
+		sl_http_buf_printf(sl_http_resp_body(r), "{\"request-id\":\"%s\"}", nonce);
 		return;
 	}
 	const char *state = job_state(a);
@@ -1468,6 +1686,16 @@ static void job_gauge(struct sl_admin *a, struct sl_http_buf *b, const char *nam
 	sl_http_buf_printf(b, "\"} %.15g\n", v);
 }
 
+/* One job-labelled metric with its HELP and TYPE lines. */
+static void job_metric(struct sl_admin *a, struct sl_http_buf *b, const char *name,
+		       const char *type, const char *help, double v)
+{
+	family(b, name, type, help);
+	sl_http_buf_printf(b, "%s{job=\"", name);
+	label(b, a->job->name);
+	sl_http_buf_printf(b, "\"} %.10g\n", v);
+}
+
 static void process_metrics(struct sl_admin *a, struct sl_http_buf *b)
 {
 	struct rusage ru;
@@ -1582,6 +1810,33 @@ static void ep_metrics(struct sl_admin *a, struct sl_http_resp *r)
 			sl_http_buf_printf(b, "\"} %d\n", a->alerts[i].state == ALERT_FIRING);
 		}
 	}
+	if (a->e->ckpt_on) {
+		struct sl_ckpt_stats cs;
+		sl_ckpt_get_stats(a->e, &cs);
+		job_metric(a, b, "sluice_checkpoints_completed_total", "counter",
+			   "Checkpoints completed.", cs.completed);
+		job_metric(a, b, "sluice_checkpoints_failed_total", "counter",
+			   "Checkpoints failed or aborted (timeout, I/O error).", cs.failed);
+		job_metric(a, b, "sluice_checkpoint_duration_seconds", "gauge",
+			   "Duration of the last completed checkpoint, trigger to publish.",
+			   (double)cs.last_duration_ms / 1e3);
+		job_metric(a, b, "sluice_checkpoint_size_bytes", "gauge",
+			   "Bytes written by the last completed checkpoint.", cs.last_bytes);
+		job_metric(a, b, "sluice_checkpoint_last_completed_timestamp_seconds", "gauge",
+			   "Wall-clock time the last checkpoint completed (0: none yet).",
+			   (double)cs.last_completed_ms / 1e3);
+		job_metric(a, b, "sluice_checkpoint_age_seconds", "gauge",
+			   "Time since the last completed checkpoint (since start if none).",
+			   (double)(sl_wall_ms() - (cs.last_completed_ms ? cs.last_completed_ms
+									 : a->start_wall_ms)) /
+			       1e3);
+		job_metric(a, b, "sluice_checkpoint_stall_seconds_max", "gauge",
+			   "Longest time a worker's sources paused at a checkpoint barrier.",
+			   (double)cs.max_stall_ns / 1e9);
+		job_metric(a, b, "sluice_restores_total", "counter",
+			   "Restores from a checkpoint or savepoint at start (0 or 1 per process).",
+			   cs.restored_id ? 1 : 0);
+	}
 	if (a->http) {
 		const struct sl_http_stats *st = sl_http_stats(a->http);
 		family(b, "sluice_admin_connections", "gauge", "Open admin HTTP connections.");
@@ -1630,9 +1885,12 @@ static void route_job(struct sl_admin *a, const struct sl_http_req *req, struct 
 	} else if (strcmp(sub, "/history") == 0) {
 		get ? ep_history(a, req, r) : method_not_allowed(r, "GET, HEAD");
 	} else if (strcmp(sub, "/savepoints") == 0) {
-		json_error(r, 409,
-			   "savepoints need checkpoints; checkpointing is not configured for this "
-			   "job");
+		if (req->method == SL_HTTP_POST)
+			ep_savepoint_post(a, req, r);
+		else
+			method_not_allowed(r, "POST");
+	} else if (strncmp(sub, "/savepoints/", 12) == 0 && sub[12]) {
+		get ? ep_savepoint_get(a, sub + 12, r) : method_not_allowed(r, "GET, HEAD");
 	} else {
 		char msg[SL_HTTP_PATH_MAX + 32];
 		snprintf(msg, sizeof(msg), "Not found: %s", req->path);

@@ -29,12 +29,12 @@
 int sl_manifest_format(const struct sl_manifest *m, char *buf, size_t cap)
 {
 	size_t n = 0;
-#define OUT(...)                                                                  \
-	do {                                                                      \
-		int k_ = snprintf(buf + n, cap - n, __VA_ARGS__);                 \
-		if (k_ < 0 || (size_t)k_ >= cap - n)                              \
-			return -ENOSPC;                                           \
-		n += (size_t)k_;                                                  \
+#define OUT(...)                                                                                   \
+	do {                                                                                       \
+		int k_ = snprintf(buf + n, cap - n, __VA_ARGS__);                                  \
+		if (k_ < 0 || (size_t)k_ >= cap - n)                                               \
+			return -ENOSPC;                                                            \
+		n += (size_t)k_;                                                                   \
 	} while (0)
 	OUT("sluice-checkpoint 1\n");
 	OUT("id %" PRIu64 "\n", m->id);
@@ -115,23 +115,25 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 		size_t vl = ll - kl - 1;
 		uint64_t u = 0;
 #define KEY(k) (kl == sizeof(k) - 1 && memcmp(l, k, kl) == 0)
-#define NUM(dst)                                                                          \
-	do {                                                                              \
-		if (!parse_u64(v, vl, 10, &u)) {                                          \
-			snprintf(err, cap, "line %u: %.*s: not a number", line, (int)kl, l); \
-			return -EINVAL;                                                   \
-		}                                                                         \
-		dst = u;                                                                  \
+#define NUM(dst)                                                                                   \
+	do {                                                                                       \
+		if (!parse_u64(v, vl, 10, &u)) {                                                   \
+			snprintf(err, cap, "line %u: %.*s: not a number", line, (int)kl, l);       \
+			return -EINVAL;                                                            \
+		}                                                                                  \
+		dst = u;                                                                           \
 	} while (0)
 		if (line == 1) {
 			if (!(KEY("sluice-checkpoint") && vl == 1 && v[0] == '1')) {
-				snprintf(err, cap, "line 1: not a sluice checkpoint manifest (version 1)");
+				snprintf(err, cap,
+					 "line 1: not a sluice checkpoint manifest (version 1)");
 				return -EINVAL;
 			}
 		} else if (KEY("end")) {
 			uint64_t want = XXH64(text, (size_t)(l - text), 0);
 			if (!parse_u64(v, vl, 16, &u) || u != want) {
-				snprintf(err, cap, "line %u: checksum mismatch (manifest damaged)", line);
+				snprintf(err, cap, "line %u: checksum mismatch (manifest damaged)",
+					 line);
 				return -EINVAL;
 			}
 			if (nl + 1 != text + len) {
@@ -206,7 +208,8 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 			seen |= 1024;
 		} else if (KEY("file")) {
 			if (m->n_files == SL_CKPT_MAX_FILES) {
-				snprintf(err, cap, "line %u: more than %u files", line, SL_CKPT_MAX_FILES);
+				snprintf(err, cap, "line %u: more than %u files", line,
+					 SL_CKPT_MAX_FILES);
 				return -EINVAL;
 			}
 			struct sl_manifest_file *f = &m->files[m->n_files];
@@ -226,15 +229,16 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 			    !parse_u64(fld[1], fl[1], 10, &f->bytes) ||
 			    !parse_u64(fld[2], fl[2], 10, &f->raw_bytes) ||
 			    !parse_u64(fld[3], fl[3], 16, &f->xxh64)) {
-				snprintf(err, cap, "line %u: expected 'file NAME BYTES RAW_BYTES XXH64'",
+				snprintf(err, cap,
+					 "line %u: expected 'file NAME BYTES RAW_BYTES XXH64'",
 					 line);
 				return -EINVAL;
 			}
 			memcpy(f->name, fld[0], fl[0]);
 			m->n_files++;
 		} else {
-			snprintf(err, cap, "line %u: unknown key '%.*s'", line, (int)(kl > 40 ? 40 : kl),
-				 l);
+			snprintf(err, cap, "line %u: unknown key '%.*s'", line,
+				 (int)(kl > 40 ? 40 : kl), l);
 			return -EINVAL;
 		}
 #undef KEY
@@ -420,7 +424,8 @@ static int snap_records(const uint8_t *p, size_t len, uint32_t *worker, uint32_t
 		sl_snapread_str(&r, name, sizeof(name));
 		bool ended = sl_snapread_u8(&r) != 0;
 		uint64_t bl = sl_snapread_u64(&r);
-		const uint8_t *blob = bl <= (uint64_t)(r.end - r.p) ? sl_snapread_get(&r, bl) : NULL;
+		const uint8_t *blob =
+		    bl <= (uint64_t)(r.end - r.p) ? sl_snapread_get(&r, bl) : NULL;
 		if (r.bad || !blob)
 			return -EINVAL;
 		int rc = fn(ctx, node, name, ended, blob, bl);
@@ -490,8 +495,8 @@ static int load_file(const char *dir, const struct sl_manifest_file *f, uint8_t 
 		return rc;
 	}
 	if (len != f->bytes || XXH64(data, len, 0) != f->xxh64) {
-		snprintf(err, cap, "%s: checksum or size does not match the manifest (damaged file)",
-			 path);
+		snprintf(err, cap,
+			 "%s: checksum or size does not match the manifest (damaged file)", path);
 		mi_free(data);
 		return -EBADMSG;
 	}
@@ -565,7 +570,8 @@ int sl_restore_load(struct sl_job *job, const char *path, struct sl_restore **ou
 		}
 		if (rc < 0) {
 			if (!err[0])
-				snprintf(err, cap, "%s/%s: damaged snapshot records", path, f->name);
+				snprintf(err, cap, "%s/%s: damaged snapshot records", path,
+					 f->name);
 			break;
 		}
 	}
@@ -593,7 +599,8 @@ int sl_ckpt_recover_sinks(struct sl_job *job, const struct sl_restore *r)
 		uint32_t nb = r ? r->n_old : 0;
 		for (uint32_t k = 0; k < nb && n->plugin->commit; k++) {
 			char err[1024] = "";
-			int rc = n->plugin->commit(n, &blobs[k], SL_COMMIT_PUBLISH, err, sizeof(err));
+			int rc =
+			    n->plugin->commit(n, &blobs[k], SL_COMMIT_PUBLISH, err, sizeof(err));
 			if (rc < 0) {
 				sl_log(SL_LOG_ERROR, -1, n->name,
 				       "msg=\"cannot commit the restored checkpoint's output\" "
@@ -626,7 +633,10 @@ struct sl_ckpt {
 	bool sp_stop;
 	bool sp_is_savepoint;
 	char sp_nonce[64];
-	struct sl_ckpt_stats stats; /* under mu */
+	struct sl_ckpt_stats stats;		   /* under mu */
+	struct sl_ckpt_hist hist[SL_CKPT_HISTORY]; /* under mu */
+	uint32_t n_hist;
+	uint64_t in_progress; /* under mu */
 	uint64_t next_id;
 	uint32_t failures_in_row;
 	int64_t last_end_ms; /* monotonic ms */
@@ -640,6 +650,45 @@ struct sl_ckpt {
 static int64_t mono_ms(void)
 {
 	return sl_now_ns() / 1000000;
+}
+
+static void add_hist(struct sl_ckpt *k, const struct sl_ckpt_hist *h)
+{
+	pthread_mutex_lock(&k->mu);
+	k->hist[k->n_hist % SL_CKPT_HISTORY] = *h;
+	k->n_hist++;
+	k->in_progress = 0;
+	pthread_mutex_unlock(&k->mu);
+}
+
+uint32_t sl_ckpt_history(struct sl_engine *e, struct sl_ckpt_hist *out, uint32_t max,
+			 uint64_t *in_progress)
+{
+	struct sl_ckpt *k = e->ckpt;
+	*in_progress = 0;
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->mu);
+	uint32_t n = k->n_hist < SL_CKPT_HISTORY ? k->n_hist : SL_CKPT_HISTORY;
+	if (n > max)
+		n = max;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = k->hist[(k->n_hist - n + i) % SL_CKPT_HISTORY];
+	*in_progress = k->in_progress;
+	pthread_mutex_unlock(&k->mu);
+	return n;
+}
+
+/* Longest barrier stall of the last checkpoint over the workers. */
+static uint64_t last_stall(struct sl_engine *e)
+{
+	uint64_t m = 0;
+	for (uint32_t i = 0; i < e->n_workers; i++) {
+		uint64_t v = sl_counter_read(&e->metrics[i].barrier_ns_last);
+		if (v > m)
+			m = v;
+	}
+	return m;
 }
 
 void sl_ckpt_notify(struct sl_engine *e)
@@ -800,7 +849,8 @@ static void remove_dir(const char *path)
 	struct dirent *de;
 	char p[4500];
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
 		unlink(p);
@@ -843,8 +893,8 @@ struct collect_ctx {
 	char err[1024];
 };
 
-static int sink_record(void *ctx, uint32_t node, const char *name, bool ended,
-		       const uint8_t *blob, size_t blen)
+static int sink_record(void *ctx, uint32_t node, const char *name, bool ended, const uint8_t *blob,
+		       size_t blen)
 {
 	(void)name;
 	struct collect_ctx *c = ctx;
@@ -906,6 +956,12 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 	uint64_t id = k->next_id++;
 	int64_t t0 = mono_ms();
 	k->last_start_ms = t0;
+	struct sl_ckpt_hist hr = {
+	    .id = id, .savepoint = savepoint, .final = final || stop, .trigger_ms = sl_wall_ms()};
+	snprintf(hr.nonce, sizeof(hr.nonce), "%s", nonce ? nonce : "");
+	pthread_mutex_lock(&k->mu);
+	k->in_progress = id;
+	pthread_mutex_unlock(&k->mu);
 	atomic_store_explicit(&e->ckpt_acks, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->ckpt_pause, stop || final, memory_order_release);
 	atomic_store_explicit(&e->ckpt_req, id, memory_order_release);
@@ -959,8 +1015,8 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 	}
 	/* Sinks make their pre-committed output durable. */
 	if (rc == 0) {
-		struct collect_ctx c = {.k = k, .job = job, .ended_count = ended_count,
-					.phase = SL_COMMIT_SYNC};
+		struct collect_ctx c = {
+		    .k = k, .job = job, .ended_count = ended_count, .phase = SL_COMMIT_SYNC};
 		rc = for_each_record(k, &c);
 		if (rc < 0)
 			snprintf(err, sizeof(err), "%s", c.err[0] ? c.err : "damaged snapshot");
@@ -1032,6 +1088,10 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 			sl_snap_free(&e->ckpt_snap[w]);
 		log_failure(k, id, err);
 		k->last_end_ms = mono_ms();
+		hr.duration_ms = k->last_end_ms - t0;
+		hr.stall_ns = last_stall(e);
+		snprintf(hr.error, sizeof(hr.error), "%.250s", err);
+		add_hist(k, &hr);
 		return 1;
 	}
 	/* Durable: the sinks publish. A failure here cannot be undone; the
@@ -1046,10 +1106,19 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 		sl_snap_free(&e->ckpt_snap[w]);
 	mi_free(m);
 	mi_free(ended_count);
+	hr.ok = prc >= 0;
+	hr.duration_ms = dur;
+	hr.bytes = bytes;
+	hr.stall_ns = last_stall(e);
+	snprintf(hr.path, sizeof(hr.path), "%.250s", dir);
+	if (prc < 0)
+		snprintf(hr.error, sizeof(hr.error), "publishing failed: %.200s", c.err);
+	add_hist(k, &hr);
 	if (prc < 0) {
 		char msg[1600];
-		snprintf(msg, sizeof(msg), "checkpoint %" PRIu64 " is complete but publishing failed: %s",
-			 id, c.err[0] ? c.err : strerror(-prc));
+		snprintf(msg, sizeof(msg),
+			 "checkpoint %" PRIu64 " is complete but publishing failed: %s", id,
+			 c.err[0] ? c.err : strerror(-prc));
 		sl_engine_fail(e, prc, msg);
 		return -EIO;
 	}

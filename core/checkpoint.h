@@ -146,6 +146,27 @@ struct sl_ckpt_stats {
 	uint64_t max_stall_ns; /* longest time a worker spent at a barrier */
 };
 
+/* One checkpoint attempt, for the admin API (the last SL_CKPT_HISTORY). */
+#define SL_CKPT_HISTORY 64u
+struct sl_ckpt_hist {
+	uint64_t id;
+	bool savepoint;
+	bool ok;
+	bool final;
+	int64_t trigger_ms; /* wall clock */
+	int64_t duration_ms;
+	uint64_t bytes;
+	uint64_t stall_ns; /* longest worker stall at its barrier */
+	char nonce[64];
+	char path[256];
+	char error[256];
+};
+
+/* Copies the history, oldest first; returns how many. *in_progress: the id
+ * being taken (0: none). */
+uint32_t sl_ckpt_history(struct sl_engine *e, struct sl_ckpt_hist *out, uint32_t max,
+			 uint64_t *in_progress);
+
 /* Starts the coordinator thread of engine e (checkpointing enabled). */
 int sl_ckpt_start(struct sl_engine *e);
 /* Asks for a savepoint (any thread); stop: the job stops after it. */

@@ -48,8 +48,8 @@ static int parse(const char *cmd, int argc, char **argv, struct ckpt_args *a)
 			char *end;
 			double sec = strtod(argv[++i], &end);
 			if (*end || sec <= 0) {
-				fprintf(stderr, "sluice %s: --timeout takes seconds, got '%s'\n", cmd,
-					argv[i]);
+				fprintf(stderr, "sluice %s: --timeout takes seconds, got '%s'\n",
+					cmd, argv[i]);
 				return -EINVAL;
 			}
 			a->timeout_ms = (int64_t)(sec * 1000);
@@ -61,8 +61,9 @@ static int parse(const char *cmd, int argc, char **argv, struct ckpt_args *a)
 		}
 	}
 	if (!a->job) {
-		fprintf(stderr, "usage: sluice %s --job JOB.yaml%s [--set key.path=value ...]\n", cmd,
-			strcmp(cmd, "savepoint") == 0 ? " [--stop] [--timeout SECONDS]" : " [--json]");
+		fprintf(
+		    stderr, "usage: sluice %s --job JOB.yaml%s [--set key.path=value ...]\n", cmd,
+		    strcmp(cmd, "savepoint") == 0 ? " [--stop] [--timeout SECONDS]" : " [--json]");
 		return -EINVAL;
 	}
 	return 0;
@@ -83,8 +84,8 @@ static int job_dir(const char *cmd, const struct ckpt_args *a, char *dir, size_t
 	}
 	sl_diag_fini(&d);
 	if (!job->ckpt) {
-		fprintf(stderr, "sluice %s: %s has no checkpoint: section (or its mode is none)\n", cmd,
-			a->job);
+		fprintf(stderr, "sluice %s: %s has no checkpoint: section (or its mode is none)\n",
+			cmd, a->job);
 		sl_job_free(job);
 		return -EINVAL;
 	}
@@ -143,7 +144,8 @@ int sl_cmd_savepoint(int argc, char **argv)
 		return 1;
 	}
 	if (kill((pid_t)pid, SIGUSR1) < 0) {
-		fprintf(stderr, "sluice savepoint: cannot signal pid %ld: %s\n", pid, strerror(errno));
+		fprintf(stderr, "sluice savepoint: cannot signal pid %ld: %s\n", pid,
+			strerror(errno));
 		unlink(fin);
 		return 1;
 	}
@@ -153,7 +155,8 @@ int sl_cmd_savepoint(int argc, char **argv)
 		uint32_t n;
 		if (sl_ckpt_list(dir, &v, &n) == 0) {
 			for (uint32_t i = 0; i < n; i++) {
-				if (!v[i].savepoint || !v[i].complete || strcmp(v[i].nonce, nonce) != 0)
+				if (!v[i].savepoint || !v[i].complete ||
+				    strcmp(v[i].nonce, nonce) != 0)
 					continue;
 				printf("%s\n", v[i].path);
 				fflush(stdout);
@@ -163,7 +166,8 @@ int sl_cmd_savepoint(int argc, char **argv)
 						sleep_ms(50);
 					if (running_pid(dir) == pid) {
 						fprintf(stderr,
-							"sluice savepoint: savepoint taken, but the job "
+							"sluice savepoint: savepoint taken, but "
+							"the job "
 							"(pid %ld) has not stopped yet\n",
 							pid);
 						return 1;
@@ -174,8 +178,9 @@ int sl_cmd_savepoint(int argc, char **argv)
 			free(v);
 		}
 		if (running_pid(dir) != pid) {
-			fprintf(stderr, "sluice savepoint: the job (pid %ld) ended before the savepoint "
-					"completed\n",
+			fprintf(stderr,
+				"sluice savepoint: the job (pid %ld) ended before the savepoint "
+				"completed\n",
 				pid);
 			return 1;
 		}
@@ -214,7 +219,8 @@ int sl_cmd_checkpoints(int argc, char **argv)
 		}
 		const char *kind = v[i].savepoint ? "savepoint" : "checkpoint";
 		if (a.json)
-			printf("{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"complete\":%s,\"created_ms\":%" PRId64
+			printf("{\"id\":%" PRIu64
+			       ",\"kind\":\"%s\",\"complete\":%s,\"created_ms\":%" PRId64
 			       ",\"bytes\":%" PRIu64 ",\"duration_ms\":%" PRId64
 			       ",\"finished\":%s,\"path\":\"%s\"}\n",
 			       v[i].id, kind, v[i].complete ? "true" : "false", v[i].created_ms,
@@ -323,8 +329,8 @@ int sl_supervise(const struct sl_job *job, int argc, char **argv)
 		if (WIFEXITED(status)) {
 			exit_code = WEXITSTATUS(status);
 			if (exit_code == 0) {
-				sl_log(SL_LOG_INFO, -1, NULL, "msg=\"job finished\" restarts=%" PRId64,
-				       restarts);
+				sl_log(SL_LOG_INFO, -1, NULL,
+				       "msg=\"job finished\" restarts=%" PRId64, restarts);
 				break;
 			}
 			if (exit_code == 2) {
@@ -335,13 +341,15 @@ int sl_supervise(const struct sl_job *job, int argc, char **argv)
 			snprintf(cause, sizeof(cause), "exit code %d", exit_code);
 		} else {
 			int sig = WTERMSIG(status);
-			snprintf(cause, sizeof(cause), "killed by signal %d (%s)", sig, strsignal(sig));
+			snprintf(cause, sizeof(cause), "killed by signal %d (%s)", sig,
+				 strsignal(sig));
 			exit_code = 128 + sig;
 		}
 		if (sup_signal) {
-			sl_log(SL_LOG_INFO, -1, NULL,
-			       "msg=\"supervisor stopped by a signal: not restarting\" cause=\"%s\"",
-			       cause);
+			sl_log(
+			    SL_LOG_INFO, -1, NULL,
+			    "msg=\"supervisor stopped by a signal: not restarting\" cause=\"%s\"",
+			    cause);
 			break;
 		}
 		/* The strategy decides. */
