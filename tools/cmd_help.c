@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checkpoint.h"
 #include "core/plugin.h"
 #include "tools/sluice.h"
 
@@ -29,8 +30,24 @@ int sl_cmd_help(int argc, char **argv)
 				printf("\n");
 			}
 		}
-		if (!markdown)
-			printf("\n`sluice help NAME` shows a plugin's options.\n");
+		if (markdown) {
+			printf("### job `checkpoint:`\n\nCheckpoints, savepoints and restore (see "
+			       "\"Checkpoints and recovery\").\n\n");
+			sl_options_markdown(sl_ckpt_options, stdout);
+			printf("\n### job `restart:`\n\nWhat `sluice run --supervise` does after a "
+			       "crash.\n\n");
+			sl_options_markdown(sl_restart_options, stdout);
+			printf("\n");
+		} else {
+			printf("\njob sections: checkpoint, restart\n");
+			printf("\n`sluice help NAME` shows a plugin's (or section's) options.\n");
+		}
+		return 0;
+	}
+	if (strcmp(argv[1], "checkpoint") == 0 || strcmp(argv[1], "restart") == 0) {
+		bool ck = argv[1][0] == 'c';
+		printf("job section %s:\n\n", argv[1]);
+		sl_options_help(ck ? sl_ckpt_options : sl_restart_options, stdout);
 		return 0;
 	}
 	bool found = false;
