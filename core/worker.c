@@ -426,6 +426,7 @@ static void barrier_pass(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	snap_node(w, ni);
 	w->bar_passed++;
+	w->bar_passed_main += !ni->dlq_chain;
 	const struct sl_node *n = ni->node;
 	if (n->is_exchange) {
 		struct sl_msg m = {.type = SL_MSG_BARRIER, .node = n->id, .id = w->ckpt_id};
@@ -446,7 +447,8 @@ static void barrier_check(struct sl_worker *w)
 	if (!w->ckpt_active)
 		return;
 	uint32_t n = w->job->n_nodes;
-	if (w->dlq && w->bar_passed == n - w->dlq_chain) {
+	if (w->dlq && !w->bar_dlq_done && w->bar_passed_main == n - w->dlq_chain) {
+		w->bar_dlq_done = true;
 		/* Every node that can produce dead letters passed: theirs go
 		 * out before the barrier does. */
 		dlq_flush(w);
@@ -483,6 +485,8 @@ static void barrier_begin(struct sl_worker *w, uint64_t id)
 	w->ckpt_active = true;
 	w->ckpt_began_ns = sl_now_ns();
 	w->bar_passed = 0;
+	w->bar_passed_main = 0;
+	w->bar_dlq_done = false;
 	w->bar_records = 0;
 	struct sl_snapbuf *b = &w->snap;
 	b->len = 0;

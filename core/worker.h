@@ -123,6 +123,8 @@ struct sl_worker {
 	bool paused;             /* sources stay paused (the job stops after a checkpoint) */
 	bool finished;           /* every node ended: waiting for the final checkpoint */
 	uint32_t bar_passed;     /* nodes the barrier passed */
+	uint32_t bar_passed_main; /* of which outside the dead-letter chain */
+	bool bar_dlq_done;        /* the dead-letter source passed it */
 	uint32_t bar_records;
 	uint32_t *bar_in;        /* [n_nodes]: inputs that delivered the barrier */
 	uint32_t *bar_x;         /* [n_exchanges]: workers whose barrier arrived */
