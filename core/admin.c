@@ -1810,6 +1810,14 @@ static void ep_metrics(struct sl_admin *a, struct sl_http_resp *r)
 			sl_http_buf_printf(b, "\"} %d\n", a->alerts[i].state == ALERT_FIRING);
 		}
 	}
+	family(b, "sluice_state_bytes", "gauge",
+	       "Memory held by keyed state per worker (reported with state.memory_budget).");
+	for (uint32_t i = 0; i < a->e->n_workers; i++) {
+		sl_http_buf_puts(b, "sluice_state_bytes{job=\"");
+		label(b, a->job->name);
+		sl_http_buf_printf(b, "\",worker=\"%u\"} %" PRIu64 "\n", i,
+				   sl_counter_read(&a->e->metrics[i].state_bytes));
+	}
 	if (a->e->ckpt_on) {
 		struct sl_ckpt_stats cs;
 		sl_ckpt_get_stats(a->e, &cs);

@@ -49,10 +49,16 @@ struct sl_restart_conf {
 	int64_t interval_ms;      /* failure-rate */
 };
 
+/* `state:` of the job file. */
+struct sl_state_conf {
+	int64_t memory_budget; /* bytes of keyed state over all workers; 0: no limit */
+};
+
+extern const struct sl_option sl_state_options[];
 extern const struct sl_option sl_ckpt_options[];
 extern const struct sl_option sl_restart_options[];
 
-/* Parses `checkpoint:` and `restart:` of root into the job (control thread). */
+/* Parses `checkpoint:`, `restart:` and `state:` of root into the job (control thread). */
 int sl_ckpt_parse(struct sl_job *job, struct sl_cfg_node *root, struct sl_diag *d);
 
 /* ---- on-disk layout ---- */

@@ -73,6 +73,15 @@ const struct sl_option sl_ckpt_options[] = {
     {0},
 };
 
+const struct sl_option sl_state_options[] = {
+	{.name = "memory_budget", .type = SL_OPT_SIZE_BYTES, .def = "0",
+	 .offset = offsetof(struct sl_state_conf, memory_budget),
+	 .help = "keyed state all workers may hold in memory (each worker an equal share); "
+		 "above it a worker's sources pause (back-pressure) until state shrinks (deletes, "
+		 "ttl); 0: no limit"},
+	{0},
+};
+
 const struct sl_option sl_restart_options[] = {
     {.name = "strategy",
      .type = SL_OPT_ENUM,
@@ -153,6 +162,15 @@ int sl_ckpt_parse(struct sl_job *job, struct sl_cfg_node *root, struct sl_diag *
 		else if (c->mode != SL_CKPT_NONE)
 			job->ckpt = c;
 	}
+	struct sl_state_conf *sc = sl_cfg_alloc(job->doc, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	job->state = sc;
+	n = sl_cfg_get(root, "state");
+	if (n && n->type != SL_CFG_MAP && n->type != SL_CFG_NULL)
+		rc = sl_diag_error(d, n->pos, "state: expected a map, e.g. {memory_budget: 4GiB}");
+	else if (sl_options_parse(sl_state_options, job->doc, n, "state", NULL, sc, d) < 0)
+		rc = -EINVAL;
 	struct sl_restart_conf *r = sl_cfg_alloc(job->doc, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -164,6 +182,8 @@ int sl_ckpt_parse(struct sl_job *job, struct sl_cfg_node *root, struct sl_diag *
 				     "attempts: 10, delay: 5s}");
 	if (sl_options_parse(sl_restart_options, job->doc, n, "restart", NULL, r, d) < 0)
 		return -EINVAL;
+	if (rc < 0)
+		return rc;
 	if (r->multiplier < 1) {
 		struct sl_cfg_node *m = n ? sl_cfg_get(n, "multiplier") : NULL;
 		rc = sl_diag_error(d, m ? m->pos : root->pos, "restart.multiplier: must be >= 1");

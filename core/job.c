@@ -658,7 +658,7 @@ int sl_job_load(const char *path, const char *text, size_t len, char *const *set
 	sl_ckpt_parse(job, root, d);
 	static const char *const top_known[] = {"job",   "workers", "max_parallelism", "log_level",
 						"sources", "steps", "sinks", "dead_letter", "admin",
-						"alerts", "checkpoint", "restart", NULL};
+						"alerts", "checkpoint", "restart", "state", NULL};
 	sl_cfg_unused(root, "the job file", top_known, d);
 	if (b->n == 0) {
 		sl_diag_error(d, root->pos, "the job has no sources");

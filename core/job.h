@@ -44,6 +44,7 @@ struct sl_node {
 struct sl_admin_conf;
 struct sl_ckpt_conf;
 struct sl_restart_conf;
+struct sl_state_conf;
 
 struct sl_job {
 	struct sl_cfg_doc *doc;
@@ -59,6 +60,7 @@ struct sl_job {
 	struct sl_admin_conf *admin; /* admin: and alerts: (core/admin.h), in doc */
 	struct sl_ckpt_conf *ckpt;   /* checkpoint: (core/checkpoint.h); NULL: none */
 	struct sl_restart_conf *restart; /* restart: (--supervise) */
+	struct sl_state_conf *state;     /* state: */
 };
 
 /*

@@ -609,6 +609,31 @@ static bool inbound_pending(struct sl_worker *w)
 	return false;
 }
 
+/* state.memory_budget: over its share, a worker's sources pause (back-
+ * pressure); they go on once state is back under 90 % of it. */
+static void check_budget(struct sl_worker *w)
+{
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < w->job->n_nodes; i++)
+		bytes += __atomic_load_n(&w->ni[i].state_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->m->state_bytes, bytes, __ATOMIC_RELAXED);
+	if (!w->over_budget && bytes > w->state_budget) {
+		w->over_budget = true;
+		sl_log(SL_LOG_WARN, (int)w->id, NULL,
+		       "msg=\"keyed state over its memory budget: sources paused\" "
+		       "state_bytes=%llu budget_bytes=%llu",
+		       (unsigned long long)bytes, (unsigned long long)w->state_budget);
+	} else if (w->over_budget && bytes < w->state_budget / 10 * 9) {
+		w->over_budget = false;
+		sl_log(SL_LOG_INFO, (int)w->id, NULL,
+		       "msg=\"keyed state back under its memory budget: sources resume\" "
+		       "state_bytes=%llu",
+		       (unsigned long long)bytes);
+	}
+	if (w->over_budget)
+		sl_worker_wake_at(w, w->now_ns + 10000000); /* look again in 10 ms */
+}
+
 static uint32_t poll_sources(struct sl_worker *w)
 {
 	uint32_t work = 0;
@@ -699,8 +724,10 @@ void sl_worker_run(struct sl_worker *w)
 		if (w->n_out_waiting)
 			work += flush_out(w);
 		work += drain_inbound(w);
+		if (w->state_budget)
+			check_budget(w);
 		if (w->live_sources && !w->ckpt_active && !w->paused) {
-			bool blocked = w->n_out_waiting || sl_pool_low(&w->pool);
+			bool blocked = w->n_out_waiting || sl_pool_low(&w->pool) || w->over_budget;
 			bool stopping = sl_worker_stopping(w);
 			if (!blocked || stopping) {
 				if (w->blocked_since_ns) {
@@ -878,6 +905,8 @@ int sl_worker_init(struct sl_worker *w)
 			}
 		}
 	}
+	if (job->state && job->state->memory_budget > 0)
+		w->state_budget = (uint64_t)job->state->memory_budget / w->n_workers;
 	/* Barrier bookkeeping (read by the loop with or without checkpoints). */
 	w->bar_in = mi_zalloc(job->n_nodes * sizeof(*w->bar_in));
 	w->bar_x = mi_zalloc((job->n_exchanges + 1) * sizeof(*w->bar_x));

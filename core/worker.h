@@ -29,6 +29,7 @@ struct sl_worker_metrics {
 	uint64_t busy_ns;                          /* time not asleep */
 	uint64_t barrier_ns_last;                  /* sources paused for the last checkpoint */
 	uint64_t barrier_ns_max;
+	uint64_t state_bytes;                      /* keyed state held by the worker's nodes */
 	uint64_t batches_sent;
 	uint64_t progress_done; /* bounded sources: units done (records or bytes) */
 	uint64_t progress_total;
@@ -56,6 +57,7 @@ struct sl_nodeinst {
 	bool dlq_chain; /* fed by the dead-letter source */
 	uint64_t rows_in;
 	uint64_t rows_out;
+	uint64_t state_bytes; /* keyed operators: memory their state holds (relaxed) */
 	struct sl_ratelimit rl; /* bad-record log lines */
 };
 
@@ -122,6 +124,8 @@ struct sl_worker {
 	bool ckpt_active;        /* barrier injected, not every node passed yet */
 	bool paused;             /* sources stay paused (the job stops after a checkpoint) */
 	bool finished;           /* every node ended: waiting for the final checkpoint */
+	uint64_t state_budget;   /* this worker's share of state.memory_budget (0: none) */
+	bool over_budget;
 	uint32_t bar_passed;     /* nodes the barrier passed */
 	uint32_t bar_passed_main; /* of which outside the dead-letter chain */
 	bool bar_dlq_done;        /* the dead-letter source passed it */
@@ -161,6 +165,11 @@ static inline void sl_worker_source_rows(struct sl_worker *w, struct sl_nodeinst
 	sl_counter_add(&w->m->records_in, rows);
 	sl_counter_add(&w->m->bytes_in, bytes);
 	sl_counter_add(&ni->rows_out, rows);
+}
+/* Keyed operators report the memory their state holds after each batch. */
+static inline void sl_worker_state_bytes(struct sl_nodeinst *ni, uint64_t bytes)
+{
+	__atomic_store_n(&ni->state_bytes, bytes, __ATOMIC_RELAXED);
 }
 /* Asks the loop to come back no later than t (monotonic ns). */
 static inline void sl_worker_wake_at(struct sl_worker *w, int64_t t)

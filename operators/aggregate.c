@@ -23,6 +23,7 @@ struct aggregate_conf {
 	struct sl_strlist key;
 	struct sl_cfg_node *aggregates;
 	int emit;
+	int64_t ttl_ms;
 };
 
 static const char *const emit_choices[] = {"updates", "final", NULL};
@@ -40,6 +41,10 @@ static const struct sl_option aggregate_options[] = {
 	 .offset = offsetof(struct aggregate_conf, emit), .choices = emit_choices,
 	 .help = "updates: a changelog (+I, -U/+U, -D) per input batch; final: one row per key "
 		 "at end of input"},
+	{.name = "ttl", .type = SL_OPT_DURATION_MS, .def = "0",
+	 .offset = offsetof(struct aggregate_conf, ttl_ms),
+	 .help = "state time-to-live: a key not written for this long is forgotten (processing "
+		 "time, whole seconds; 0: kept forever); checked on access and swept incrementally"},
 	{0},
 };
 
@@ -248,6 +253,9 @@ static int aggregate_open(struct sl_worker *w, struct sl_nodeinst *ni)
 		return -ENOMEM;
 	ni->state = st;
 	st->table = sl_table_new(s->value_bytes);
+	if (st->table)
+		sl_table_set_ttl(st->table, ((const struct aggregate_conf *)ni->node->conf)->ttl_ms,
+				 NULL, NULL);
 	st->before = mi_malloc((size_t)SL_BATCH_ROWS * s->value_bytes);
 	st->keys = mi_malloc((size_t)AGG_GROUP * SL_KEY_MAX_BYTES);
 	return st->table && st->before && st->keys ? 0 : -ENOMEM;
@@ -387,6 +395,7 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 	struct aggregate_state *st = ni->state;
 	const uint32_t vb = s->value_bytes;
 	st->epoch++; /* 64 bits: never wraps back to 0, which means "untouched" */
+	sl_table_tick(st->table, sl_wall_ms());
 	st->n_touched = 0;
 	uint32_t key_off[AGG_GROUP], key_len[AGG_GROUP];
 	uint64_t hash[AGG_GROUP];
@@ -444,6 +453,7 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 	}
 	if (s->emit != EMIT_UPDATES) {
 		sl_table_maybe_compact(st->table);
+		sl_worker_state_bytes(ni, sl_table_bytes(st->table));
 		return 0;
 	}
 	/* Each touched key, in first-touch order, emits the one change this
@@ -480,6 +490,7 @@ static int aggregate_process(struct sl_worker *w, struct sl_nodeinst *ni, struct
 		rc = sl_emit(w, ni, out);
 	sl_worker_put(w, out);
 	sl_table_maybe_compact(st->table);
+	sl_worker_state_bytes(ni, sl_table_bytes(st->table));
 	return rc;
 }
 

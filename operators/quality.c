@@ -33,6 +33,7 @@ struct quality_conf {
 	struct sl_cfg_node *weights;
 	const char *birth_date;
 	const char *gender;
+	int64_t ttl_ms;
 };
 
 static const struct sl_option quality_options[] = {
@@ -70,6 +71,10 @@ static const struct sl_option quality_options[] = {
 	{.name = "gender", .type = SL_OPT_STRING, .offset = offsetof(struct quality_conf, gender),
 	 .help = "declared gender column (M/F, male/female, 男/女, 1/2) that the ID number must "
 		 "agree with (accuracy); default: gender if the input has it"},
+	{.name = "ttl", .type = SL_OPT_DURATION_MS, .def = "0",
+	 .offset = offsetof(struct quality_conf, ttl_ms),
+	 .help = "state time-to-live: a key not written for this long is forgotten (processing "
+		 "time, whole seconds; 0: kept forever); checked on access and swept incrementally"},
 	{0},
 };
 
@@ -401,6 +406,10 @@ static int quality_open(struct sl_worker *w, struct sl_nodeinst *ni)
 		return -ENOMEM;
 	if (s->n_keys) {
 		st->table = sl_table_new(sizeof(struct prev_image));
+		if (st->table)
+			sl_table_set_ttl(st->table,
+					 ((const struct quality_conf *)ni->node->conf)->ttl_ms, NULL,
+					 NULL);
 		st->keys = mi_malloc((size_t)Q_GROUP * SL_KEY_MAX_BYTES);
 		if (!st->table || !st->keys)
 			return -ENOMEM;
@@ -708,6 +717,8 @@ static int quality_process(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 	SL_ASSERT(in->n_cols == s->n_in);
 	const int64_t now_ms = sl_wall_ms();
 	const int64_t today = sl_rules_today_days(now_ms);
+	if (st->table)
+		sl_table_tick(st->table, now_ms);
 	const uint32_t n = in->n_rows;
 	struct sl_batch *out = sl_worker_batch(w, &ni->node->schema);
 	copy_columns(out, in, s->n_in);
@@ -766,8 +777,10 @@ static int quality_process(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 		drop_rows(out, st->drop);
 		memset(st->drop, 0, n * sizeof(*st->drop));
 	}
-	if (st->table)
+	if (st->table) {
 		sl_table_maybe_compact(st->table);
+		sl_worker_state_bytes(ni, sl_table_bytes(st->table));
+	}
 	if (rc == 0 && out->n_rows)
 		rc = sl_emit(w, ni, out);
 	sl_worker_put(w, out);

@@ -72,6 +72,7 @@ struct upsert_conf {
 	struct sl_strlist ignore;
 	struct sl_cfg_node *dedup;
 	struct sl_cfg_node *frequency;
+	int64_t ttl_ms;
 };
 
 struct dedup_conf {
@@ -115,6 +116,10 @@ static const struct sl_option upsert_options[] = {
 	 .help = "{column: changes_1h, horizon: 1h, max_count: 32}: add a BIGINT column, the "
 		 "key's changes in (time - horizon, time]; exact up to max_count (1..255), "
 		 "saturating there"},
+	{.name = "ttl", .type = SL_OPT_DURATION_MS, .def = "0",
+	 .offset = offsetof(struct upsert_conf, ttl_ms),
+	 .help = "state time-to-live: a key not written for this long is forgotten (processing "
+		 "time, whole seconds; 0: kept forever); checked on access and swept incrementally"},
 	{0},
 };
 
@@ -381,6 +386,17 @@ static void upsert_release(struct sl_node *n)
 	n->shared = NULL;
 }
 
+/* TTL: an expired key's image goes back to the store. */
+static void expire_image(void *ctx, void *value)
+{
+	struct upsert_state *st = ctx;
+	struct ups_head *h = value;
+	if (h->image)
+		sl_rowstore_release(st->images, h->image, h->image_len);
+	h->image = NULL;
+	h->image_len = 0;
+}
+
 static int upsert_open(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	(void)w;
@@ -391,6 +407,9 @@ static int upsert_open(struct sl_worker *w, struct sl_nodeinst *ni)
 	ni->state = st;
 	st->table = sl_table_new(s->value_bytes);
 	st->images = sl_rowstore_new();
+	if (st->table)
+		sl_table_set_ttl(st->table, ((const struct upsert_conf *)ni->node->conf)->ttl_ms,
+				 expire_image, st);
 	st->keys = mi_malloc((size_t)UPS_RING * SL_KEY_MAX_BYTES);
 	st->img = mi_malloc(SL_ROWSTORE_MAX_BYTES);
 	return st->table && st->images && st->keys && st->img ? 0 : -ENOMEM;
@@ -758,6 +777,7 @@ static int upsert_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	const struct upsert_shared *s = ni->node->shared;
 	struct upsert_state *st = ni->state;
 	st->now_ms = sl_wall_ms();
+	sl_table_tick(st->table, st->now_ms);
 	memcpy(st->kind, in->kind, in->n_rows);
 	if (s->delete_when) {
 		uint32_t n_sel = 0, first = 0, bad;
@@ -826,6 +846,7 @@ static int upsert_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	sl_worker_put(w, st->out);
 	st->out = NULL;
 	sl_table_maybe_compact(st->table);
+	sl_worker_state_bytes(ni, sl_table_bytes(st->table) + sl_rowstore_bytes(st->images));
 	return rc;
 }
 

@@ -12,7 +12,7 @@
 
 struct entry {
 	uint32_t key_len;
-	uint32_t dead;
+	uint32_t touched; /* TTL: last write, seconds since the table's base */
 	/* value (value_bytes, 8-aligned), then key bytes */
 	uint64_t data[];
 };
@@ -38,7 +38,22 @@ struct sl_table {
 	struct chunk *chunks;
 	uint64_t live_bytes;
 	uint64_t dead_bytes;
+	/* TTL (0: none): entries not written for ttl_s seconds are gone. */
+	uint32_t ttl_s;
+	uint32_t now_s;
+	int64_t base_ms;
+	uint64_t sweep; /* next slot the incremental cleanup looks at */
+	uint64_t expired;
+	void (*on_expire)(void *ctx, void *value);
+	void *expire_ctx;
 };
+
+static inline bool is_expired(const struct sl_table *t, const struct entry *e)
+{
+	return t->ttl_s && t->now_s - e->touched > t->ttl_s;
+}
+
+static void expire_slot(struct sl_table *t, struct slot *s);
 
 static size_t entry_bytes(const struct sl_table *t, uint32_t key_len)
 {
@@ -170,6 +185,10 @@ void *sl_table_find(struct sl_table *t, const void *key, uint32_t len, uint64_t 
 {
 	struct slot *ff;
 	struct slot *s = lookup(t, key, len, hash, &ff);
+	if (s && SL_UNLIKELY(is_expired(t, s->e))) {
+		expire_slot(t, s);
+		return NULL;
+	}
 	return s ? entry_value(s->e) : NULL;
 }
 
@@ -180,6 +199,17 @@ void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_
 	struct slot *s = lookup(t, key, len, hash, &ff);
 	if (s) {
 		*created = false;
+		if (t->ttl_s) {
+			if (is_expired(t, s->e)) {
+				/* Gone: the key starts over in its old entry. */
+				if (t->on_expire)
+					t->on_expire(t->expire_ctx, entry_value(s->e));
+				memset(entry_value(s->e), 0, t->value_bytes);
+				t->expired++;
+				*created = true;
+			}
+			s->e->touched = t->now_s;
+		}
 		return entry_value(s->e);
 	}
 	if ((t->n_live + t->n_tomb + 1) * 4 > t->cap * 3) {
@@ -192,7 +222,7 @@ void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_
 	if (!e)
 		return NULL;
 	e->key_len = len;
-	e->dead = 0;
+	e->touched = t->now_s;
 	memset(entry_value(e), 0, t->value_bytes);
 	memcpy((char *)e->data + t->value_bytes, key, len);
 	if (ff->e == TOMBSTONE)
@@ -212,7 +242,6 @@ void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t
 	if (!s)
 		return;
 	size_t n = entry_bytes(t, len);
-	s->e->dead = 1;
 	s->e = TOMBSTONE;
 	t->n_live--;
 	t->n_tomb++;
@@ -332,14 +361,17 @@ bool sl_table_next_h(struct sl_table *t, struct sl_table_iter *it, const void **
 void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
 {
 	sl_snap_u32(out, t->value_bytes);
+	size_t count_at = out->len;
 	sl_snap_u64(out, t->n_live);
+	uint64_t written = 0;
 	/* One reservation for everything: the copy loop then never grows. */
 	if (!sl_snap_reserve(out, t->live_bytes + t->n_live * 16))
 		return;
 	for (uint64_t i = 0; i < t->cap; i++) {
 		struct slot *s = &t->slots[i];
-		if (!s->e || s->e == TOMBSTONE)
+		if (!s->e || s->e == TOMBSTONE || is_expired(t, s->e))
 			continue;
+		written++;
 		uint8_t *p = out->p + out->len;
 		memcpy(p, &s->hash, 8);
 		memcpy(p + 8, &s->e->key_len, 4);
@@ -347,6 +379,7 @@ void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
 		memcpy(p + 12 + s->e->key_len, entry_value(s->e), t->value_bytes);
 		out->len += 12 + s->e->key_len + t->value_bytes;
 	}
+	memcpy(out->p + count_at, &written, 8);
 }
 
 bool sl_table_owns(uint64_t hash, uint32_t max_parallelism, uint32_t n_workers, uint32_t worker)
@@ -382,4 +415,47 @@ int sl_table_restore(struct sl_table *t, const struct sl_blob *blob, uint32_t ma
 		memcpy(v, val, vb);
 	}
 	return sl_snapread_done(&r) ? 0 : -EINVAL;
+}
+
+static void expire_slot(struct sl_table *t, struct slot *s)
+{
+	if (t->on_expire)
+		t->on_expire(t->expire_ctx, entry_value(s->e));
+	size_t n = entry_bytes(t, s->e->key_len);
+	s->e = TOMBSTONE;
+	t->n_live--;
+	t->n_tomb++;
+	t->live_bytes -= n;
+	t->dead_bytes += n;
+	t->expired++;
+}
+
+void sl_table_set_ttl(struct sl_table *t, int64_t ttl_ms, void (*on_expire)(void *ctx, void *value),
+		      void *ctx)
+{
+	t->ttl_s = ttl_ms > 0 ? (uint32_t)((ttl_ms + 999) / 1000) : 0;
+	t->on_expire = on_expire;
+	t->expire_ctx = ctx;
+	t->base_ms = sl_wall_ms();
+	t->now_s = 0;
+}
+
+void sl_table_tick(struct sl_table *t, int64_t now_wall_ms)
+{
+	if (!t->ttl_s)
+		return;
+	int64_t d = (now_wall_ms - t->base_ms) / 1000;
+	t->now_s = d > 0 ? (uint32_t)d : 0;
+	/* Incremental cleanup: a few slots per call, so keys never read again
+	 * go too (Flink's incremental cleanup). */
+	for (uint32_t k = 0; k < 256; k++) {
+		struct slot *s = &t->slots[t->sweep++ & (t->cap - 1)];
+		if (s->e && s->e != TOMBSTONE && is_expired(t, s->e))
+			expire_slot(t, s);
+	}
+}
+
+uint64_t sl_table_expired(const struct sl_table *t)
+{
+	return t->expired;
 }

@@ -42,6 +42,20 @@ void sl_table_prefetch_entry(const struct sl_table *t, uint64_t hash);
  */
 void *sl_table_peek(const struct sl_table *t, uint64_t hash);
 uint64_t sl_table_count(const struct sl_table *t);
+
+/*
+ * State TTL (processing time, whole seconds): an entry not written through
+ * sl_table_upsert for ttl_ms is gone — find does not see it, upsert starts it
+ * over zeroed (*created true), checkpoints leave it out, and sl_table_tick
+ * removes a few such entries per call. on_expire (may be NULL) sees the value
+ * first (to free what it points to). Ages restart at a restore.
+ */
+void sl_table_set_ttl(struct sl_table *t, int64_t ttl_ms, void (*on_expire)(void *ctx, void *value),
+		      void *ctx);
+/* Sets the table's clock (call once per batch, before any lookup). */
+void sl_table_tick(struct sl_table *t, int64_t now_wall_ms);
+/* Entries expired so far. */
+uint64_t sl_table_expired(const struct sl_table *t);
 uint64_t sl_table_bytes(const struct sl_table *t);
 
 /* Iteration over live entries (no changes to the table meanwhile). */

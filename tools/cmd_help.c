@@ -37,17 +37,22 @@ int sl_cmd_help(int argc, char **argv)
 			printf("\n### job `restart:`\n\nWhat `sluice run --supervise` does after a "
 			       "crash.\n\n");
 			sl_options_markdown(sl_restart_options, stdout);
+			printf("\n### job `state:`\n\nLimits of keyed state.\n\n");
+			sl_options_markdown(sl_state_options, stdout);
 			printf("\n");
 		} else {
-			printf("\njob sections: checkpoint, restart\n");
+			printf("\njob sections: checkpoint, restart, state\n");
 			printf("\n`sluice help NAME` shows a plugin's (or section's) options.\n");
 		}
 		return 0;
 	}
-	if (strcmp(argv[1], "checkpoint") == 0 || strcmp(argv[1], "restart") == 0) {
-		bool ck = argv[1][0] == 'c';
+	if (strcmp(argv[1], "checkpoint") == 0 || strcmp(argv[1], "restart") == 0 ||
+	    strcmp(argv[1], "state") == 0) {
 		printf("job section %s:\n\n", argv[1]);
-		sl_options_help(ck ? sl_ckpt_options : sl_restart_options, stdout);
+		sl_options_help(argv[1][0] == 'c'   ? sl_ckpt_options
+				: argv[1][0] == 'r' ? sl_restart_options
+						    : sl_state_options,
+				stdout);
 		return 0;
 	}
 	bool found = false;

@@ -4,6 +4,7 @@
  * growth, compaction, iteration, key_of, peek and counts. */
 #include <xxhash.h>
 
+#include "state/snap.h"
 #include "state/table.h"
 #include "tests/unit/check.h"
 
@@ -527,8 +528,66 @@ static void test_edges(void)
 	}
 }
 
+/* TTL: expiry on find, restart on upsert, the sweep, snapshots leave expired
+ * entries out, on_expire sees each expired value once. */
+static uint32_t expired_seen;
+static void count_expired(void *ctx, void *value)
+{
+	(void)ctx;
+	(void)value;
+	expired_seen++;
+}
+
+static void test_ttl(void)
+{
+	struct sl_table *t = sl_table_new(8);
+	sl_table_set_ttl(t, 10000, count_expired, NULL); /* 10 s */
+	int64_t t0 = sl_wall_ms();
+	sl_table_tick(t, t0);
+	bool created;
+	for (uint64_t k = 0; k < 1000; k++) {
+		uint64_t *v = sl_table_upsert(t, &k, 8, XXH3_64bits(&k, 8), &created);
+		CHECK(created);
+		*v = k + 1;
+	}
+	/* 5 s later: keys 0..499 are written again. */
+	sl_table_tick(t, t0 + 5000);
+	for (uint64_t k = 0; k < 500; k++) {
+		uint64_t *v = sl_table_upsert(t, &k, 8, XXH3_64bits(&k, 8), &created);
+		CHECK(!created);
+		CHECK_EQ_U(*v, k + 1);
+	}
+	/* 12 s: keys 500.. are 12 s old (gone), 0..499 are 7 s old (kept). */
+	sl_table_tick(t, t0 + 12000);
+	uint64_t k = 700;
+	CHECK(sl_table_find(t, &k, 8, XXH3_64bits(&k, 8)) == NULL);
+	k = 800;
+	uint64_t *v = sl_table_upsert(t, &k, 8, XXH3_64bits(&k, 8), &created);
+	CHECK(created);
+	CHECK_EQ_U(*v, 0); /* starts over zeroed */
+	k = 100;
+	v = sl_table_find(t, &k, 8, XXH3_64bits(&k, 8));
+	CHECK(v && *v == 101);
+	struct sl_snapbuf sb;
+	sl_snap_init(&sb);
+	sl_table_snapshot(t, &sb);
+	struct sl_snapread r;
+	sl_snapread_init(&r, sb.p, sb.len);
+	sl_snapread_u32(&r);
+	CHECK_EQ_U(sl_snapread_u64(&r), 501); /* 0..499 and the restarted 800 */
+	sl_snap_free(&sb);
+	/* The sweep removes what nobody reads: enough ticks cover every slot. */
+	for (int i = 0; i < 200; i++)
+		sl_table_tick(t, t0 + 12000);
+	CHECK_EQ_U(sl_table_count(t), 501);
+	CHECK_EQ_U(expired_seen, 500);
+	CHECK_EQ_U(sl_table_expired(t), 500);
+	sl_table_free(t);
+}
+
 int main(void)
 {
+	test_ttl();
 	const uint64_t scale = CHECK_SANITIZED ? 4 : 1;
 	test_edges();
 	test_compaction();
