@@ -405,7 +405,7 @@ int sl_ckpt_latest(const char *dir, char *path, size_t cap)
 /* Calls fn for each node record of a worker's snapshot; -EINVAL if damaged. */
 static int snap_records(const uint8_t *p, size_t len, uint32_t *worker, uint32_t *n_workers,
 			uint64_t *id,
-			int (*fn)(void *ctx, uint32_t node, const char *name, bool ended,
+			int (*fn)(void *ctx, uint32_t node, const char *name, uint8_t flags,
 				  const uint8_t *blob, size_t blen),
 			void *ctx)
 {
@@ -422,13 +422,13 @@ static int snap_records(const uint8_t *p, size_t len, uint32_t *worker, uint32_t
 		uint32_t node = sl_snapread_u32(&r);
 		char name[SL_NAME_MAX];
 		sl_snapread_str(&r, name, sizeof(name));
-		bool ended = sl_snapread_u8(&r) != 0;
+		uint8_t flags = sl_snapread_u8(&r);
 		uint64_t bl = sl_snapread_u64(&r);
 		const uint8_t *blob =
 		    bl <= (uint64_t)(r.end - r.p) ? sl_snapread_get(&r, bl) : NULL;
 		if (r.bad || !blob)
 			return -EINVAL;
-		int rc = fn(ctx, node, name, ended, blob, bl);
+		int rc = fn(ctx, node, name, flags, blob, bl);
 		if (rc < 0)
 			return rc;
 	}
@@ -446,11 +446,25 @@ struct restore_ctx {
 	size_t cap;
 };
 
-static int restore_record(void *ctx, uint32_t node, const char *name, bool ended,
+static int restore_record(void *ctx, uint32_t node, const char *name, uint8_t flags,
 			  const uint8_t *blob, size_t blen)
 {
-	(void)node;
 	struct restore_ctx *c = ctx;
+	bool ended = flags & 1;
+	if (flags & 2) { /* the node's state is a file of its own */
+		char fname[64];
+		snprintf(fname, sizeof(fname), "w%u-n%u.state.zst", c->k, node);
+		blob = NULL;
+		for (uint32_t i = c->r->n_old; i < c->r->m.n_files; i++)
+			if (strcmp(c->r->m.files[i].name, fname) == 0) {
+				blob = c->r->raw[i];
+				blen = c->r->m.files[i].raw_bytes;
+			}
+		if (!blob) {
+			snprintf(c->err, c->cap, "%s: the manifest lacks %s", c->r->path, fname);
+			return -EINVAL;
+		}
+	}
 	struct sl_node *n = sl_job_find(c->job, name);
 	if (!n) {
 		if (blen == 0)
@@ -474,7 +488,7 @@ void sl_restore_free(struct sl_restore *r)
 {
 	if (!r)
 		return;
-	for (uint32_t k = 0; r->raw && k < r->n_old; k++)
+	for (uint32_t k = 0; r->raw && k < r->m.n_files; k++)
 		mi_free(r->raw[k]);
 	mi_free(r->raw);
 	mi_free(r->blobs);
@@ -537,14 +551,24 @@ int sl_restore_load(struct sl_job *job, const char *path, struct sl_restore **ou
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (r->m.n_files != r->m.workers) {
+	if (r->m.n_files < r->m.workers) {
 		snprintf(err, cap, "%s: manifest lists %u files for %u workers", path, r->m.n_files,
 			 r->m.workers);
 		rc = -EINVAL;
 		goto fail;
 	}
+	for (uint32_t k = 0; k < r->m.workers; k++) {
+		char want[64];
+		snprintf(want, sizeof(want), "w%u.snap.zst", k);
+		if (strcmp(r->m.files[k].name, want) != 0) {
+			snprintf(err, cap, "%s: file %u of the manifest is %s, expected %s", path, k,
+				 r->m.files[k].name, want);
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
 	r->n_old = r->m.workers;
-	r->raw = mi_zalloc(r->n_old * sizeof(*r->raw));
+	r->raw = mi_zalloc(r->m.n_files * sizeof(*r->raw));
 	r->blobs = mi_zalloc((size_t)job->n_nodes * r->n_old * sizeof(*r->blobs));
 	r->ended = mi_zalloc(job->n_nodes * sizeof(*r->ended));
 	uint32_t *ended_count = mi_zalloc(job->n_nodes * sizeof(*ended_count));
@@ -553,11 +577,11 @@ int sl_restore_load(struct sl_job *job, const char *path, struct sl_restore **ou
 		rc = -ENOMEM;
 		goto fail;
 	}
-	for (uint32_t k = 0; k < r->n_old; k++) {
+	/* Every file first (the records name the deferred ones), verified. */
+	for (uint32_t k = 0; k < r->m.n_files && rc == 0; k++)
+		rc = load_file(path, &r->m.files[k], &r->raw[k], err, cap);
+	for (uint32_t k = 0; k < r->n_old && rc == 0; k++) {
 		const struct sl_manifest_file *f = &r->m.files[k];
-		rc = load_file(path, f, &r->raw[k], err, cap);
-		if (rc < 0)
-			break;
 		uint32_t wk, nw;
 		uint64_t id;
 		struct restore_ctx c = {job, r, k, ended_count, err, cap};
@@ -764,81 +788,154 @@ static int ring_wait(struct sl_ckpt *k)
 	return rc;
 }
 
-/* Compresses src into path through io_uring (two buffers in flight at most),
- * fsyncs it; fills the manifest entry. */
-static int write_snapshot(struct sl_ckpt *k, const char *path, const uint8_t *src, size_t len,
-			  struct sl_manifest_file *f, char *err, size_t cap)
+/* A zstd stream into one file through the coordinator's io_uring: at most
+ * one write in flight while the other buffer fills; fsync at the end. */
+struct zwriter {
+	struct sl_ckpt *k;
+	const char *path;
+	int fd;
+	uint64_t off;
+	uint64_t raw;
+	int cur;
+	bool inflight;
+	XXH64_state_t *h;
+	int rc;
+	char *err;
+	size_t cap;
+};
+
+static int zw_open(struct zwriter *z, struct sl_ckpt *k, const char *path, char *err, size_t cap)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
+	memset(z, 0, sizeof(*z));
+	z->k = k;
+	z->path = path;
+	z->err = err;
+	z->cap = cap;
+	z->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (z->fd < 0) {
 		snprintf(err, cap, "cannot create %s: %s", path, strerror(errno));
 		return -errno;
 	}
 	ZSTD_CCtx_reset(k->zc, ZSTD_reset_session_only);
 	ZSTD_CCtx_setParameter(k->zc, ZSTD_c_compressionLevel, (int)k->c->zstd_level);
-	ZSTD_CCtx_setPledgedSrcSize(k->zc, len);
-	XXH64_state_t *h = XXH64_createState();
-	XXH64_reset(h, 0);
+	z->h = XXH64_createState();
+	if (!z->h) {
+		close(z->fd);
+		return -ENOMEM;
+	}
+	XXH64_reset(z->h, 0);
+	return 0;
+}
+
+static void zw_wait(struct zwriter *z)
+{
+	if (!z->inflight)
+		return;
+	int r = ring_wait(z->k);
+	z->inflight = false;
+	if (r < 0 && !z->rc) {
+		z->rc = r;
+		snprintf(z->err, z->cap, "writing %s: %s", z->path, strerror(-r));
+	}
+}
+
+/* Compresses len bytes of src (end: and closes the frame). */
+static int zw_push(struct zwriter *z, const void *src, size_t len, bool end)
+{
+	struct sl_ckpt *k = z->k;
 	ZSTD_inBuffer in = {src, len, 0};
-	uint64_t off = 0;
-	int cur = 0, inflight = 0, rc = 0;
 	size_t left;
+	z->raw += len;
 	do {
-		ZSTD_outBuffer out = {k->wbuf[cur], WRITE_CHUNK, 0};
-		left = ZSTD_compressStream2(k->zc, &out, &in, ZSTD_e_end);
+		ZSTD_outBuffer out = {k->wbuf[z->cur], WRITE_CHUNK, 0};
+		left = ZSTD_compressStream2(k->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
 		if (ZSTD_isError(left)) {
-			snprintf(err, cap, "zstd: %s", ZSTD_getErrorName(left));
-			rc = -EIO;
-			break;
+			snprintf(z->err, z->cap, "zstd: %s", ZSTD_getErrorName(left));
+			return z->rc = -EIO;
 		}
 		if (out.pos == 0)
 			continue;
-		XXH64_update(h, k->wbuf[cur], out.pos);
-		if (inflight == 2) { /* the buffer about to be reused */
-			int r = ring_wait(k);
-			inflight--;
-			if (r < 0) {
-				rc = r;
-				break;
-			}
-		}
+		XXH64_update(z->h, k->wbuf[z->cur], out.pos);
+		zw_wait(z); /* the other buffer's write */
+		if (z->rc)
+			return z->rc;
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&k->ring);
-		io_uring_prep_write(sqe, fd, k->wbuf[cur], (unsigned)out.pos, off);
+		io_uring_prep_write(sqe, z->fd, k->wbuf[z->cur], (unsigned)out.pos, z->off);
 		io_uring_submit(&k->ring);
-		inflight++;
-		off += out.pos;
-		cur = !cur;
-		if (inflight == 2) {
-			int r = ring_wait(k);
-			inflight--;
-			if (r < 0) {
-				rc = r;
-				break;
-			}
+		z->inflight = true;
+		z->off += out.pos;
+		z->cur = !z->cur;
+	} while (end ? left != 0 : in.pos < in.size);
+	return z->rc;
+}
+
+static int zw_close(struct zwriter *z, struct sl_manifest_file *f)
+{
+	zw_wait(z);
+	if (z->rc == 0) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&z->k->ring);
+		io_uring_prep_fsync(sqe, z->fd, 0);
+		io_uring_submit(&z->k->ring);
+		int r = ring_wait(z->k);
+		if (r < 0) {
+			z->rc = r;
+			snprintf(z->err, z->cap, "fsync %s: %s", z->path, strerror(-r));
 		}
-	} while (left != 0);
-	while (inflight > 0) {
-		int r = ring_wait(k);
-		inflight--;
-		if (r < 0 && rc == 0)
-			rc = r;
 	}
-	if (rc == 0) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&k->ring);
-		io_uring_prep_fsync(sqe, fd, 0);
-		io_uring_submit(&k->ring);
-		rc = ring_wait(k);
-		if (rc < 0)
-			snprintf(err, cap, "fsync %s: %s", path, strerror(-rc));
-	} else if (!err[0]) {
-		snprintf(err, cap, "writing %s: %s", path, strerror(-rc));
-	}
-	close(fd);
-	f->bytes = off;
-	f->raw_bytes = len;
-	f->xxh64 = XXH64_digest(h);
-	XXH64_freeState(h);
+	close(z->fd);
+	f->bytes = z->off;
+	f->raw_bytes = z->raw;
+	f->xxh64 = XXH64_digest(z->h);
+	XXH64_freeState(z->h);
+	return z->rc;
+}
+
+static int write_snapshot(struct sl_ckpt *k, const char *path, const uint8_t *src, size_t len,
+			  struct sl_manifest_file *f, char *err, size_t cap)
+{
+	struct zwriter z;
+	int rc = zw_open(&z, k, path, err, cap);
+	if (rc < 0)
+		return rc;
+	ZSTD_CCtx_setPledgedSrcSize(k->zc, len);
+	zw_push(&z, src, len, true);
+	return zw_close(&z, f);
+}
+
+/* A deferred part: the node's serializer runs here, on this thread. */
+struct defer_sink {
+	struct sl_snapsink s;
+	struct zwriter *z;
+};
+
+static int defer_flush(struct sl_snapsink *s)
+{
+	struct defer_sink *d = (struct defer_sink *)s;
+	int rc = zw_push(d->z, s->buf.p, s->buf.len, false);
+	s->buf.len = 0;
 	return rc;
+}
+
+static int write_deferred(struct sl_ckpt *k, const char *path, const struct sl_deferred *df,
+			  struct sl_manifest_file *f, char *err, size_t cap)
+{
+	struct zwriter z;
+	int rc = zw_open(&z, k, path, err, cap);
+	if (rc < 0)
+		return rc;
+	struct defer_sink d = {.z = &z};
+	sl_snap_init(&d.s.buf);
+	d.s.flush = defer_flush;
+	rc = df->fn(df->ctx, &d.s);
+	if (rc == 0 && d.s.err)
+		rc = d.s.err;
+	if (rc == 0)
+		rc = zw_push(&z, d.s.buf.p, d.s.buf.len, true);
+	else if (!err[0])
+		snprintf(err, cap, "snapshot of node %u: %s", df->node, strerror(-rc));
+	sl_snap_free(&d.s.buf);
+	int crc = zw_close(&z, f);
+	return rc ? rc : crc;
 }
 
 static void remove_dir(const char *path)
@@ -893,11 +990,12 @@ struct collect_ctx {
 	char err[1024];
 };
 
-static int sink_record(void *ctx, uint32_t node, const char *name, bool ended, const uint8_t *blob,
-		       size_t blen)
+static int sink_record(void *ctx, uint32_t node, const char *name, uint8_t flags,
+		       const uint8_t *blob, size_t blen)
 {
 	(void)name;
 	struct collect_ctx *c = ctx;
+	bool ended = flags & 1;
 	if (node >= c->job->n_nodes)
 		return -EINVAL;
 	if (c->ended_count && ended)
@@ -1013,6 +1111,25 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 				    sizeof(err));
 		m->n_files++;
 	}
+	for (uint32_t w = 0; rc == 0 && w < e->n_workers; w++) {
+		for (uint32_t i = 0; rc == 0 && i < e->ckpt_n_defer[w]; i++) {
+			const struct sl_deferred *df = &e->ckpt_defer[w][i];
+			if (m->n_files == SL_CKPT_MAX_FILES) {
+				rc = -E2BIG;
+				snprintf(err, sizeof(err), "more than %u snapshot files", SL_CKPT_MAX_FILES);
+				break;
+			}
+			struct sl_manifest_file *f = &m->files[m->n_files];
+			snprintf(f->name, sizeof(f->name), "w%u-n%u.state.zst", w, df->node);
+			char path[4300];
+			snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+			rc = write_deferred(k, path, df, f, err, sizeof(err));
+			m->n_files++;
+		}
+	}
+	/* The workers may thaw what the serializers read. */
+	atomic_store_explicit(&e->ckpt_written, id, memory_order_release);
+	kick_all(e);
 	/* Sinks make their pre-committed output durable. */
 	if (rc == 0) {
 		struct collect_ctx c = {

@@ -349,7 +349,14 @@ static int ckpt_prepare(struct sl_engine *e, const struct sl_run_opts *opts)
 		return 1;
 	}
 	e->ckpt_snap = mi_zalloc(e->n_workers * sizeof(*e->ckpt_snap));
-	return e->ckpt_snap ? 0 : -ENOMEM;
+	e->ckpt_defer = mi_zalloc(e->n_workers * sizeof(*e->ckpt_defer));
+	e->ckpt_n_defer = mi_zalloc(e->n_workers * sizeof(*e->ckpt_n_defer));
+	if (!e->ckpt_snap || !e->ckpt_defer || !e->ckpt_n_defer)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < e->n_workers; i++)
+		if (!(e->ckpt_defer[i] = mi_zalloc((job->n_nodes + 1) * sizeof(**e->ckpt_defer))))
+			return -ENOMEM;
+	return 0;
 }
 
 /* `sluice savepoint` left a request in the state directory. */
@@ -552,6 +559,11 @@ out_free:
 		for (uint32_t i = 0; i < e->n_workers; i++)
 			sl_snap_free(&e->ckpt_snap[i]);
 	mi_free(e->ckpt_snap);
+	if (e->ckpt_defer)
+		for (uint32_t i = 0; i < e->n_workers; i++)
+			mi_free(e->ckpt_defer[i]);
+	mi_free(e->ckpt_defer);
+	mi_free(e->ckpt_n_defer);
 	sl_restore_free(e->restore);
 	if (e->lock_fd >= 0)
 		close(e->lock_fd);

@@ -69,6 +69,9 @@ struct sl_engine {
 	_Atomic bool ckpt_pause;         /* sources stay paused after this barrier */
 	_Atomic bool exit_now;           /* workers leave their loops */
 	struct sl_snapbuf *ckpt_snap;    /* [n_workers]: each worker's part, handed over */
+	struct sl_deferred **ckpt_defer; /* [n_workers]: their deferred parts */
+	uint32_t *ckpt_n_defer;          /* [n_workers] */
+	_Atomic uint64_t ckpt_written;   /* last checkpoint whose deferred parts were read */
 	struct sl_ckpt *ckpt;            /* the coordinator */
 	int lock_fd;
 };

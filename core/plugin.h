@@ -100,6 +100,10 @@ struct sl_plugin {
 	/* committed (worker): checkpoint id is complete and published; forget
 	 * what it covered. */
 	void (*committed)(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id);
+	/* snapshot_written (worker): the coordinator is done with what this
+	 * node deferred (sl_worker_snap_defer) for checkpoint id, written or
+	 * failed: thaw it. */
+	void (*snapshot_written)(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id);
 };
 
 /* Every built-in plugin, NULL-terminated (plugin.c: adding one is one line). */

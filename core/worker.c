@@ -377,12 +377,21 @@ static void arm_event(struct sl_worker *w)
 
 static void barrier_pass(struct sl_worker *w, struct sl_nodeinst *ni);
 
+void sl_worker_snap_defer(struct sl_worker *w, struct sl_nodeinst *ni,
+			  int (*fn)(void *ctx, struct sl_snapsink *out), void *ctx)
+{
+	SL_ASSERT(w->ckpt_active && w->n_defer < w->job->n_nodes);
+	w->defer[w->n_defer++] = (struct sl_deferred){ni->node->id, fn, ctx};
+}
+
 static void snap_node(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	struct sl_snapbuf *b = &w->snap;
 	sl_snap_u32(b, ni->node->id);
 	sl_snap_str(b, ni->node->name);
+	size_t flags_at = b->len;
 	sl_snap_u8(b, ni->ended);
+	uint32_t deferred = w->n_defer;
 	size_t len_at = b->len;
 	sl_snap_u64(b, 0);
 	size_t start = b->len;
@@ -395,6 +404,8 @@ static void snap_node(struct sl_worker *w, struct sl_nodeinst *ni)
 	if (!b->err) {
 		uint64_t n = b->len - start;
 		memcpy(b->p + len_at, &n, 8);
+		if (w->n_defer > deferred) /* its state is a file of its own */
+			b->p[flags_at] |= 2;
 	}
 	w->bar_records++;
 }
@@ -466,6 +477,8 @@ static void barrier_check(struct sl_worker *w)
 	struct sl_engine *e = w->eng;
 	e->ckpt_snap[w->id] = *b;
 	sl_snap_init(b);
+	memcpy(e->ckpt_defer[w->id], w->defer, w->n_defer * sizeof(*w->defer));
+	e->ckpt_n_defer[w->id] = w->n_defer;
 	int64_t stall = sl_now_ns() - w->ckpt_began_ns;
 	__atomic_store_n(&w->m->barrier_ns_last, (uint64_t)stall, __ATOMIC_RELAXED);
 	if ((uint64_t)stall > sl_counter_read(&w->m->barrier_ns_max))
@@ -488,6 +501,7 @@ static void barrier_begin(struct sl_worker *w, uint64_t id)
 	w->bar_passed_main = 0;
 	w->bar_dlq_done = false;
 	w->bar_records = 0;
+	w->n_defer = 0;
 	struct sl_snapbuf *b = &w->snap;
 	b->len = 0;
 	sl_snap_put(b, SNAP_MAGIC, 8);
@@ -503,13 +517,23 @@ static void barrier_begin(struct sl_worker *w, uint64_t id)
 	barrier_check(w);
 }
 
-/* Loop top: a new barrier to take, a commit to hear of, an exit. */
+/* Loop top: a snapshot written, a commit, a new barrier, an exit — in that
+ * order, so a node thaws from checkpoint n before it freezes for n+1. */
+static void written_check(struct sl_worker *w)
+{
+	uint64_t wr = atomic_load_explicit(&w->eng->ckpt_written, memory_order_acquire);
+	if (wr > w->written_seen) {
+		w->written_seen = wr;
+		for (uint32_t i = 0; i < w->job->n_nodes; i++)
+			if (w->ni[i].node->plugin->snapshot_written)
+				w->ni[i].node->plugin->snapshot_written(w, &w->ni[i], wr);
+	}
+}
+
 static void ckpt_poll(struct sl_worker *w)
 {
 	struct sl_engine *e = w->eng;
-	uint64_t req = atomic_load_explicit(&e->ckpt_req, memory_order_acquire);
-	if (req > w->ckpt_seen && !w->ckpt_active)
-		barrier_begin(w, req);
+	written_check(w);
 	uint64_t c = atomic_load_explicit(&e->ckpt_committed, memory_order_acquire);
 	if (c > w->committed_seen) {
 		w->committed_seen = c;
@@ -517,6 +541,9 @@ static void ckpt_poll(struct sl_worker *w)
 			if (w->ni[i].node->plugin->committed)
 				w->ni[i].node->plugin->committed(w, &w->ni[i], c);
 	}
+	uint64_t req = atomic_load_explicit(&e->ckpt_req, memory_order_acquire);
+	if (req > w->ckpt_seen && !w->ckpt_active)
+		barrier_begin(w, req);
 	/* Set after the final commit, or when the job failed (a barrier in
 	 * progress is then abandoned: it never completes). */
 	if (atomic_load_explicit(&e->exit_now, memory_order_acquire))
@@ -529,6 +556,7 @@ static bool ckpt_news(struct sl_worker *w)
 	return e->ckpt_on &&
 	       (atomic_load_explicit(&e->ckpt_req, memory_order_relaxed) > w->ckpt_seen ||
 		atomic_load_explicit(&e->ckpt_committed, memory_order_relaxed) > w->committed_seen ||
+		atomic_load_explicit(&e->ckpt_written, memory_order_relaxed) > w->written_seen ||
 		atomic_load_explicit(&e->exit_now, memory_order_relaxed));
 }
 
@@ -586,8 +614,10 @@ static uint32_t drain_inbound(struct sl_worker *w)
 			} else {
 				SL_ASSERT(m.type == SL_MSG_BARRIER);
 				/* A barrier may come before the coordinator's word. */
-				if (m.id > w->ckpt_seen && !w->ckpt_active)
+				if (m.id > w->ckpt_seen && !w->ckpt_active) {
+					written_check(w);
 					barrier_begin(w, m.id);
+				}
 				SL_ASSERT(m.id == w->ckpt_id);
 				barrier_arrived(w, x, j);
 				barrier_check(w);
@@ -911,7 +941,8 @@ int sl_worker_init(struct sl_worker *w)
 	w->bar_in = mi_zalloc(job->n_nodes * sizeof(*w->bar_in));
 	w->bar_x = mi_zalloc((job->n_exchanges + 1) * sizeof(*w->bar_x));
 	w->blocked_on = mi_zalloc(w->n_workers * sizeof(*w->blocked_on));
-	if (!w->bar_in || !w->bar_x || !w->blocked_on)
+	w->defer = mi_zalloc((job->n_nodes + 1) * sizeof(*w->defer));
+	if (!w->bar_in || !w->bar_x || !w->blocked_on || !w->defer)
 		return -ENOMEM;
 	if (w->eng->restore)
 		return restore_nodes(w);
@@ -940,6 +971,8 @@ void sl_worker_fini(struct sl_worker *w)
 	mi_free(w->bar_in);
 	mi_free(w->bar_x);
 	mi_free(w->blocked_on);
+	mi_free(w->defer);
+	w->defer = NULL;
 	sl_snap_free(&w->snap);
 	w->bar_in = w->bar_x = w->blocked_on = NULL;
 	if (w->scratch)

@@ -135,6 +135,9 @@ struct sl_worker {
 	uint32_t *blocked_on;    /* [n_workers]: exchange id + 1 whose alignment blocks that ring */
 	int64_t ckpt_began_ns;
 	struct sl_snapbuf snap;  /* this worker's part of the checkpoint */
+	struct sl_deferred *defer; /* [n_nodes]: serializers the coordinator runs */
+	uint32_t n_defer;
+	uint64_t written_seen;     /* last checkpoint whose files were written */
 
 	struct sl_worker_metrics *m;
 	struct sl_hist *latency; /* ingest -> sink, ns */
@@ -166,6 +169,21 @@ static inline void sl_worker_source_rows(struct sl_worker *w, struct sl_nodeinst
 	sl_counter_add(&w->m->bytes_in, bytes);
 	sl_counter_add(&ni->rows_out, rows);
 }
+/* A snapshot part a node leaves to the checkpoint coordinator: fn runs on
+ * the coordinator's thread, after the barrier, while the worker goes on
+ * (the node froze what fn reads; see sl_table_freeze). */
+struct sl_deferred {
+	uint32_t node;
+	int (*fn)(void *ctx, struct sl_snapsink *out);
+	void *ctx;
+};
+/* Worker thread, inside a snapshot callback: the node's state goes to the
+ * checkpoint through fn instead of the snapshot buffer. Once the
+ * checkpoint's files are written (or it failed), the node's
+ * snapshot_written callback runs on the worker. */
+void sl_worker_snap_defer(struct sl_worker *w, struct sl_nodeinst *ni,
+			  int (*fn)(void *ctx, struct sl_snapsink *out), void *ctx);
+
 /* Keyed operators report the memory their state holds after each batch. */
 static inline void sl_worker_state_bytes(struct sl_nodeinst *ni, uint64_t bytes)
 {

@@ -516,12 +516,31 @@ static int aggregate_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return rc;
 }
 
+static int aggregate_serialize(void *ctx, struct sl_snapsink *out)
+{
+	struct aggregate_state *st = ctx;
+	return sl_table_serialize(st->table, out, NULL, NULL);
+}
+
+/* The table is frozen and written by the coordinator while we go on; with
+ * no memory for that, it is copied now. */
 static int aggregate_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
 {
-	(void)w;
 	struct aggregate_state *st = ni->state;
-	sl_table_snapshot(st->table, out);
+	if (sl_table_freeze(st->table) == 0)
+		sl_worker_snap_defer(w, ni, aggregate_serialize, st);
+	else
+		sl_table_snapshot(st->table, out);
 	return 0;
+}
+
+static void aggregate_written(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id)
+{
+	(void)w;
+	(void)id;
+	struct aggregate_state *st = ni->state;
+	if (sl_table_frozen(st->table))
+		sl_table_thaw(st->table);
 }
 
 static int aggregate_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
@@ -565,5 +584,6 @@ const struct sl_plugin sl_plugin_aggregate = {
 	.process = aggregate_process,
 	.finish = aggregate_finish,
 	.snapshot = aggregate_snapshot,
+	.snapshot_written = aggregate_written,
 	.restore = aggregate_restore,
 };

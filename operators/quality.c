@@ -787,13 +787,31 @@ static int quality_process(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 	return rc;
 }
 
+static int quality_serialize(void *ctx, struct sl_snapsink *out)
+{
+	struct quality_state *st = ctx;
+	return sl_table_serialize(st->table, out, NULL, NULL);
+}
+
 static int quality_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
 {
-	(void)w;
 	struct quality_state *st = ni->state;
-	if (st->table)
+	if (!st->table)
+		return 0;
+	if (sl_table_freeze(st->table) == 0)
+		sl_worker_snap_defer(w, ni, quality_serialize, st);
+	else
 		sl_table_snapshot(st->table, out);
 	return 0;
+}
+
+static void quality_written(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id)
+{
+	(void)w;
+	(void)id;
+	struct quality_state *st = ni->state;
+	if (st->table && sl_table_frozen(st->table))
+		sl_table_thaw(st->table);
 }
 
 static int quality_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
@@ -822,5 +840,6 @@ const struct sl_plugin sl_plugin_quality = {
 	.close = quality_close,
 	.process = quality_process,
 	.snapshot = quality_snapshot,
+	.snapshot_written = quality_written,
 	.restore = quality_restore,
 };

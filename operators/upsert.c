@@ -869,32 +869,58 @@ static int upsert_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 }
 
 /* Checkpoints: per key its hash, key, value (the head's image pointer is
- * meaningless on disk) and the image bytes. */
+ * meaningless on disk) and the image bytes. The table and the image store
+ * are frozen and written by the coordinator while the worker goes on. */
+static void image_extra(void *ctx, const void *value, struct sl_snapbuf *b)
+{
+	(void)ctx;
+	const struct ups_head *h = value;
+	if (h->image_len)
+		sl_snap_put(b, h->image, h->image_len);
+}
+
+static int upsert_serialize(void *ctx, struct sl_snapsink *out)
+{
+	struct upsert_state *st = ctx;
+	return sl_table_serialize(st->table, out, image_extra, st);
+}
+
 static int upsert_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
 {
-	(void)w;
 	const struct upsert_shared *s = ni->node->shared;
 	struct upsert_state *st = ni->state;
-	sl_snap_u32(out, s->value_bytes);
-	sl_snap_u64(out, sl_table_count(st->table));
-	if (!sl_snap_reserve(out, sl_table_bytes(st->table) + sl_rowstore_live_bytes(st->images) +
-					  sl_table_count(st->table) * 16))
-		return 0; /* out->err tells */
+	if (sl_table_freeze(st->table) == 0) {
+		sl_rowstore_freeze(st->images);
+		sl_worker_snap_defer(w, ni, upsert_serialize, st);
+		return 0;
+	}
+	/* No memory to freeze: copy now (the table's value size, rounded). */
+	const uint32_t vb = (s->value_bytes + 7) & ~7u;
+	sl_snap_u32(out, vb);
 	struct sl_table_iter it = {0};
 	const void *key;
 	uint32_t len;
 	void *value;
 	uint64_t hash;
 	while (sl_table_next_h(st->table, &it, &key, &len, &value, &hash)) {
-		const struct ups_head *h = value;
 		sl_snap_u64(out, hash);
 		sl_snap_u32(out, len);
 		sl_snap_put(out, key, len);
-		sl_snap_put(out, value, s->value_bytes);
-		if (h->image_len)
-			sl_snap_put(out, h->image, h->image_len);
+		sl_snap_put(out, value, vb);
+		image_extra(NULL, value, out);
 	}
 	return 0;
+}
+
+static void upsert_written(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id)
+{
+	(void)w;
+	(void)id;
+	struct upsert_state *st = ni->state;
+	if (sl_table_frozen(st->table)) {
+		sl_table_thaw(st->table);
+		sl_rowstore_thaw(st->images);
+	}
 }
 
 static int upsert_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
@@ -908,10 +934,9 @@ static int upsert_restore(struct sl_worker *w, struct sl_nodeinst *ni, const str
 		struct sl_snapread r;
 		sl_snapread_init(&r, b[k].p, b[k].len);
 		uint32_t vb = sl_snapread_u32(&r);
-		uint64_t count = sl_snapread_u64(&r);
-		if (r.bad || vb != s->value_bytes)
+		if (r.bad || vb != ((s->value_bytes + 7) & ~7u))
 			return -EINVAL;
-		for (uint64_t i = 0; i < count; i++) {
+		while (r.p < r.end) {
 			uint64_t hash = sl_snapread_u64(&r);
 			uint32_t kl = sl_snapread_u32(&r);
 			const void *key = kl <= SL_KEY_MAX_BYTES ? sl_snapread_get(&r, kl) : NULL;
@@ -958,5 +983,6 @@ const struct sl_plugin sl_plugin_upsert = {
 	.process = upsert_process,
 	.finish = upsert_finish,
 	.snapshot = upsert_snapshot,
+	.snapshot_written = upsert_written,
 	.restore = upsert_restore,
 };

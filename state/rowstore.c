@@ -29,6 +29,11 @@ struct sl_rowstore {
 	uint64_t live_bytes;
 	uint64_t live_blocks;
 	uint64_t slab_bytes;
+	/* Frozen (a snapshot reads blocks): released blocks are held, untouched
+	 * (a free-list link would overwrite their first bytes), until the thaw. */
+	bool frozen;
+	struct held { void *p; uint32_t len; } *held;
+	uint32_t n_held, cap_held;
 };
 
 static inline uint32_t class_of(uint32_t len)
@@ -70,6 +75,7 @@ void sl_rowstore_free(struct sl_rowstore *rs)
 		n = s->next;
 		mi_free(s);
 	}
+	mi_free(rs->held);
 	mi_free(rs);
 }
 
@@ -135,9 +141,28 @@ void *sl_rowstore_alloc(struct sl_rowstore *rs, uint32_t len)
 	return p;
 }
 
+static void release_now(struct sl_rowstore *rs, void *p, uint32_t len);
+
 void sl_rowstore_release(struct sl_rowstore *rs, void *p, uint32_t len)
 {
 	SL_ASSERT(p && rs->live_blocks > 0);
+	if (rs->frozen) {
+		if (rs->n_held == rs->cap_held) {
+			uint32_t cap = rs->cap_held ? rs->cap_held * 2 : 256;
+			struct held *h = mi_realloc(rs->held, cap * sizeof(*h));
+			if (!h)
+				return; /* leaks the block until sl_rowstore_free: no harm */
+			rs->held = h;
+			rs->cap_held = cap;
+		}
+		rs->held[rs->n_held++] = (struct held){p, len};
+		return;
+	}
+	release_now(rs, p, len);
+}
+
+static void release_now(struct sl_rowstore *rs, void *p, uint32_t len)
+{
 	uint32_t c = class_of(len);
 	struct free_block *f = p;
 	f->next = rs->free[c];
@@ -148,7 +173,7 @@ void sl_rowstore_release(struct sl_rowstore *rs, void *p, uint32_t len)
 
 void *sl_rowstore_resize(struct sl_rowstore *rs, void *p, uint32_t old_len, uint32_t new_len)
 {
-	if (class_of(old_len) == class_of(new_len))
+	if (class_of(old_len) == class_of(new_len) && !rs->frozen)
 		return p;
 	void *q = sl_rowstore_alloc(rs, new_len);
 	if (q)
@@ -169,4 +194,17 @@ uint64_t sl_rowstore_bytes(const struct sl_rowstore *rs)
 uint64_t sl_rowstore_count(const struct sl_rowstore *rs)
 {
 	return rs->live_blocks;
+}
+
+void sl_rowstore_freeze(struct sl_rowstore *rs)
+{
+	rs->frozen = true;
+}
+
+void sl_rowstore_thaw(struct sl_rowstore *rs)
+{
+	rs->frozen = false;
+	for (uint32_t i = 0; i < rs->n_held; i++)
+		release_now(rs, rs->held[i].p, rs->held[i].len);
+	rs->n_held = 0;
 }

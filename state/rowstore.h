@@ -45,6 +45,12 @@ void sl_rowstore_release(struct sl_rowstore *rs, void *p, uint32_t len);
  */
 void *sl_rowstore_resize(struct sl_rowstore *rs, void *p, uint32_t old_len, uint32_t new_len);
 
+/* Snapshots: while frozen, released blocks keep their bytes (they go back
+ * to the free lists at the thaw) and resize never reuses a block in place,
+ * so another thread may read every block live at the freeze. */
+void sl_rowstore_freeze(struct sl_rowstore *rs);
+void sl_rowstore_thaw(struct sl_rowstore *rs);
+
 /* Bytes a block for len occupies (its size class). */
 uint32_t sl_rowstore_block_bytes(uint32_t len);
 /* Bytes of live blocks (by size class), and bytes taken from the system. */

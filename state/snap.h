@@ -108,6 +108,19 @@ static inline bool sl_snapread_done(const struct sl_snapread *r)
 	return !r->bad && r->p == r->end;
 }
 
+/*
+ * Where a deferred snapshot goes (the checkpoint coordinator's thread): the
+ * serializer appends to buf and calls flush once buf holds at least
+ * SL_SNAPSINK_FLUSH_BYTES; flush consumes buf (compresses and writes it)
+ * and leaves it empty, or returns a negative errno. err keeps the first.
+ */
+#define SL_SNAPSINK_FLUSH_BYTES (4u << 20)
+struct sl_snapsink {
+	struct sl_snapbuf buf;
+	int (*flush)(struct sl_snapsink *s);
+	int err;
+};
+
 /* One old worker's blob of one node, handed to the plugin's restore. */
 struct sl_blob {
 	const uint8_t *p;

@@ -1,4 +1,5 @@
-/* Per-worker keyed table: arena of entries plus an open-addressing index. */
+/* Per-worker keyed table: arena of entries plus an open-addressing index, with
+ * copy-on-write snapshots that another thread serializes. */
 #include "state/table.h"
 
 #include <mimalloc.h>
@@ -13,6 +14,11 @@
 struct entry {
 	uint32_t key_len;
 	uint32_t touched; /* TTL: last write, seconds since the table's base */
+	uint64_t hash;
+	uint32_t gen;     /* the table's generation when the entry was written */
+	/* 0: live; else the generation in which it was replaced or deleted
+	 * (written by the worker, read by a snapshot's serializer: atomic). */
+	uint32_t dead_gen;
 	/* value (value_bytes, 8-aligned), then key bytes */
 	uint64_t data[];
 };
@@ -27,6 +33,18 @@ struct chunk {
 	size_t used;
 	size_t cap;
 	char mem[]; /* 8-aligned: three 8-byte fields precede it */
+};
+
+/* What a snapshot reads: the chunks as they were at the freeze. */
+struct frozen_chunk {
+	const char *mem;
+	size_t used;
+};
+struct frozen {
+	uint32_t gen; /* the generation the freeze began */
+	uint32_t now_s;
+	uint32_t n;
+	struct frozen_chunk c[];
 };
 
 struct sl_table {
@@ -46,6 +64,12 @@ struct sl_table {
 	uint64_t expired;
 	void (*on_expire)(void *ctx, void *value);
 	void *expire_ctx;
+	/* Snapshots: generation (starts at 1, +1 per freeze); while fz is set,
+	 * entries of an older generation are read by another thread and never
+	 * written: a write copies the entry first, compaction waits. */
+	uint32_t gen;
+	struct frozen *fz;
+	uint64_t cow_copies;
 };
 
 static inline bool is_expired(const struct sl_table *t, const struct entry *e)
@@ -76,6 +100,7 @@ struct sl_table *sl_table_new(uint32_t value_bytes)
 	if (!t)
 		return NULL;
 	t->value_bytes = (value_bytes + 7) & ~7u;
+	t->gen = 1;
 	t->cap = 1024;
 	t->slots = mi_zalloc(t->cap * sizeof(*t->slots));
 	if (!t->slots) {
@@ -99,6 +124,7 @@ void sl_table_free(struct sl_table *t)
 	if (!t)
 		return;
 	free_chunks(t->chunks);
+	mi_free(t->fz);
 	mi_free(t->slots);
 	mi_free(t);
 }
@@ -181,15 +207,44 @@ static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, ui
 	}
 }
 
+static inline void set_dead(struct sl_table *t, struct entry *e)
+{
+	__atomic_store_n(&e->dead_gen, t->gen, __ATOMIC_RELAXED);
+}
+
+/* Before a write: an entry a snapshot is reading is copied, and the copy
+ * takes its place; the original stays as the snapshot saw it. */
+static struct entry *writable(struct sl_table *t, struct slot *s)
+{
+	struct entry *e = s->e;
+	if (SL_LIKELY(!t->fz || e->gen == t->gen))
+		return e;
+	size_t n = entry_bytes(t, e->key_len);
+	struct entry *c = arena_alloc(t, n);
+	if (!c)
+		return NULL;
+	memcpy(c, e, n);
+	c->gen = t->gen;
+	c->dead_gen = 0;
+	set_dead(t, e);
+	s->e = c;
+	t->dead_bytes += n;
+	t->cow_copies++;
+	return c;
+}
+
 void *sl_table_find(struct sl_table *t, const void *key, uint32_t len, uint64_t hash)
 {
 	struct slot *ff;
 	struct slot *s = lookup(t, key, len, hash, &ff);
-	if (s && SL_UNLIKELY(is_expired(t, s->e))) {
+	if (!s)
+		return NULL;
+	if (SL_UNLIKELY(is_expired(t, s->e))) {
 		expire_slot(t, s);
 		return NULL;
 	}
-	return s ? entry_value(s->e) : NULL;
+	struct entry *e = writable(t, s);
+	return e ? entry_value(e) : NULL;
 }
 
 void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
@@ -199,18 +254,21 @@ void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_
 	struct slot *s = lookup(t, key, len, hash, &ff);
 	if (s) {
 		*created = false;
+		struct entry *e = writable(t, s);
+		if (!e)
+			return NULL;
 		if (t->ttl_s) {
-			if (is_expired(t, s->e)) {
+			if (is_expired(t, e)) {
 				/* Gone: the key starts over in its old entry. */
 				if (t->on_expire)
-					t->on_expire(t->expire_ctx, entry_value(s->e));
-				memset(entry_value(s->e), 0, t->value_bytes);
+					t->on_expire(t->expire_ctx, entry_value(e));
+				memset(entry_value(e), 0, t->value_bytes);
 				t->expired++;
 				*created = true;
 			}
-			s->e->touched = t->now_s;
+			e->touched = t->now_s;
 		}
-		return entry_value(s->e);
+		return entry_value(e);
 	}
 	if ((t->n_live + t->n_tomb + 1) * 4 > t->cap * 3) {
 		if (grow(t) < 0)
@@ -223,6 +281,9 @@ void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_
 		return NULL;
 	e->key_len = len;
 	e->touched = t->now_s;
+	e->hash = hash;
+	e->gen = t->gen;
+	e->dead_gen = 0;
 	memset(entry_value(e), 0, t->value_bytes);
 	memcpy((char *)e->data + t->value_bytes, key, len);
 	if (ff->e == TOMBSTONE)
@@ -242,6 +303,7 @@ void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t
 	if (!s)
 		return;
 	size_t n = entry_bytes(t, len);
+	set_dead(t, s->e);
 	s->e = TOMBSTONE;
 	t->n_live--;
 	t->n_tomb++;
@@ -251,8 +313,8 @@ void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t
 
 void sl_table_maybe_compact(struct sl_table *t)
 {
-	if (t->dead_bytes < TABLE_CHUNK_BYTES || t->dead_bytes < t->live_bytes)
-		return;
+	if (t->dead_bytes < TABLE_CHUNK_BYTES || t->dead_bytes < t->live_bytes || t->fz)
+		return; /* a snapshot reads the chunks: later */
 	/* One chunk big enough for every live entry, allocated before anything
 	 * moves: if memory is short, nothing changes (compaction is optional). */
 	struct chunk *c = mi_malloc(sizeof(*c) + t->live_bytes + 8);
@@ -272,6 +334,7 @@ void sl_table_maybe_compact(struct sl_table *t)
 		struct entry *e = (struct entry *)(c->mem + c->used);
 		c->used += n;
 		memcpy(e, s->e, n);
+		e->gen = t->gen;
 		s->e = e;
 	}
 	free_chunks(old);
@@ -361,9 +424,6 @@ bool sl_table_next_h(struct sl_table *t, struct sl_table_iter *it, const void **
 void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
 {
 	sl_snap_u32(out, t->value_bytes);
-	size_t count_at = out->len;
-	sl_snap_u64(out, t->n_live);
-	uint64_t written = 0;
 	/* One reservation for everything: the copy loop then never grows. */
 	if (!sl_snap_reserve(out, t->live_bytes + t->n_live * 16))
 		return;
@@ -371,7 +431,6 @@ void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
 		struct slot *s = &t->slots[i];
 		if (!s->e || s->e == TOMBSTONE || is_expired(t, s->e))
 			continue;
-		written++;
 		uint8_t *p = out->p + out->len;
 		memcpy(p, &s->hash, 8);
 		memcpy(p + 8, &s->e->key_len, 4);
@@ -379,7 +438,80 @@ void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
 		memcpy(p + 12 + s->e->key_len, entry_value(s->e), t->value_bytes);
 		out->len += 12 + s->e->key_len + t->value_bytes;
 	}
-	memcpy(out->p + count_at, &written, 8);
+}
+
+/* ---- copy-on-write snapshots ---- */
+
+int sl_table_freeze(struct sl_table *t)
+{
+	SL_ASSERT(!t->fz);
+	uint32_t n = 0;
+	for (struct chunk *c = t->chunks; c; c = c->next)
+		n++;
+	struct frozen *fz = mi_malloc(sizeof(*fz) + n * sizeof(fz->c[0]));
+	if (!fz)
+		return -ENOMEM;
+	/* Oldest chunk first: the order entries were written in. */
+	uint32_t i = n;
+	for (struct chunk *c = t->chunks; c; c = c->next)
+		fz->c[--i] = (struct frozen_chunk){c->mem, c->used};
+	fz->n = n;
+	fz->gen = ++t->gen;
+	fz->now_s = t->now_s;
+	t->fz = fz;
+	return 0;
+}
+
+void sl_table_thaw(struct sl_table *t)
+{
+	mi_free(t->fz);
+	t->fz = NULL;
+}
+
+bool sl_table_frozen(const struct sl_table *t)
+{
+	return t->fz != NULL;
+}
+
+int sl_table_serialize(const struct sl_table *t, struct sl_snapsink *out,
+		       void (*extra)(void *ctx, const void *value, struct sl_snapbuf *b), void *ctx)
+{
+	const struct frozen *fz = t->fz;
+	const uint32_t vb = t->value_bytes;
+	sl_snap_u32(&out->buf, vb);
+	for (uint32_t k = 0; k < fz->n && !out->err; k++) {
+		const char *p = fz->c[k].mem, *end = p + fz->c[k].used;
+		while (p < end) {
+			const struct entry *e = (const struct entry *)p;
+			size_t n = entry_bytes(t, e->key_len);
+			p += n;
+			uint32_t dead = __atomic_load_n(&e->dead_gen, __ATOMIC_RELAXED);
+			/* Live at the freeze: not replaced or deleted before it. */
+			if (dead && dead < fz->gen)
+				continue;
+			if (t->ttl_s && fz->now_s - e->touched > t->ttl_s)
+				continue;
+			struct sl_snapbuf *b = &out->buf;
+			if (!sl_snap_reserve(b, 12 + e->key_len + vb))
+				return b->err;
+			uint8_t *q = b->p + b->len;
+			memcpy(q, &e->hash, 8);
+			memcpy(q + 8, &e->key_len, 4);
+			memcpy(q + 12, (const char *)e->data + vb, e->key_len);
+			memcpy(q + 12 + e->key_len, e->data, vb);
+			b->len += 12 + e->key_len + vb;
+			if (extra)
+				extra(ctx, e->data, b);
+			if (b->len >= SL_SNAPSINK_FLUSH_BYTES && !out->err)
+				out->err = out->flush(out);
+		}
+	}
+	return out->err ? out->err : out->buf.err;
+}
+
+uint64_t sl_table_cow_copies(const struct sl_table *t)
+{
+	return t->cow_copies;
 }
 
 bool sl_table_owns(uint64_t hash, uint32_t max_parallelism, uint32_t n_workers, uint32_t worker)
@@ -396,10 +528,9 @@ int sl_table_restore(struct sl_table *t, const struct sl_blob *blob, uint32_t ma
 	struct sl_snapread r;
 	sl_snapread_init(&r, blob->p, blob->len);
 	uint32_t vb = sl_snapread_u32(&r);
-	uint64_t n = sl_snapread_u64(&r);
 	if (r.bad || vb != t->value_bytes)
 		return -EINVAL;
-	for (uint64_t i = 0; i < n; i++) {
+	while (r.p < r.end) {
 		uint64_t hash = sl_snapread_u64(&r);
 		uint32_t kl = sl_snapread_u32(&r);
 		const void *key = kl <= SL_KEY_MAX_BYTES ? sl_snapread_get(&r, kl) : NULL;
@@ -419,9 +550,13 @@ int sl_table_restore(struct sl_table *t, const struct sl_blob *blob, uint32_t ma
 
 static void expire_slot(struct sl_table *t, struct slot *s)
 {
+	/* on_expire may write the value (drop what it points to). */
+	if (t->fz && !writable(t, s))
+		return; /* no memory for the copy: it expires on a later look */
 	if (t->on_expire)
 		t->on_expire(t->expire_ctx, entry_value(s->e));
 	size_t n = entry_bytes(t, s->e->key_len);
+	set_dead(t, s->e);
 	s->e = TOMBSTONE;
 	t->n_live--;
 	t->n_tomb++;

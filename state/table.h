@@ -70,14 +70,34 @@ bool sl_table_next_h(struct sl_table *t, struct sl_table_iter *it, const void **
 		     void **value, uint64_t *hash);
 
 struct sl_snapbuf;
+struct sl_snapsink;
 struct sl_blob;
 
 /*
- * Checkpoints: every live entry as (hash, key length, key, value) after a
- * header (value size, count). The hash is the key's routing hash, so a
- * restore keeps the entries of its own key groups.
+ * Checkpoints, synchronously: a header (value size), then every live entry
+ * as (hash, key length, key, value) to the end. The hash is the key's
+ * routing hash, so a restore keeps the entries of its own key groups.
  */
 void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out);
+/*
+ * Copy-on-write snapshots. sl_table_freeze (owner, at a barrier; O(chunks))
+ * fixes what a snapshot holds: every entry live now. Until sl_table_thaw,
+ * another thread may run sl_table_serialize while the owner goes on: a
+ * write to an entry from before the freeze (through find or upsert)
+ * copies it first and a delete only marks it, so the frozen bytes never
+ * change; compaction waits for the thaw. The output format is that of
+ * sl_table_snapshot. extra (may be NULL) appends per entry what the value
+ * points to (upsert: the row image; such memory must stay put until the
+ * thaw too).
+ */
+int sl_table_freeze(struct sl_table *t);
+void sl_table_thaw(struct sl_table *t);
+bool sl_table_frozen(const struct sl_table *t);
+int sl_table_serialize(const struct sl_table *t, struct sl_snapsink *out,
+		       void (*extra)(void *ctx, const void *value, struct sl_snapbuf *b), void *ctx);
+/* Entries copied because a snapshot was reading them. */
+uint64_t sl_table_cow_copies(const struct sl_table *t);
+
 /* Inserts the entries of blob whose key group (hash % max_parallelism)
  * worker `worker` of n_workers owns. -EINVAL: damaged or another value size;
  * -ENOMEM. */

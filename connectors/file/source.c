@@ -106,6 +106,14 @@ struct file_shared {
 
 struct file_state;
 
+/* Where a restored split goes on: the start of its next line. */
+struct file_resume {
+	uint64_t off;
+	uint64_t line_no;
+	int64_t line_base;
+	bool skip_line;
+};
+
 struct rbuf {
 	struct sl_io io; /* first: the completion finds the buffer */
 	struct file_state *st;
@@ -140,17 +148,10 @@ struct file_state {
 	uint8_t *status;         /* SPLIT_* */
 	struct file_resume *resume;
 	uint32_t cur;            /* index in mine of the split being read */
+	struct file_resume cur_start; /* where reading it began (a resumed split: not its start) */
 };
 
 enum { SPLIT_TODO = 0, SPLIT_READING = 1, SPLIT_DONE = 2 };
-
-/* Where a restored split goes on: the start of its next line. */
-struct file_resume {
-	uint64_t off;
-	uint64_t line_no;
-	int64_t line_base;
-	bool skip_line;
-};
 
 /* ---- preparing ---- */
 
@@ -779,6 +780,7 @@ static bool start_split(struct sl_worker *w, struct sl_nodeinst *ni, struct file
 		st->line_base = rs->line_base;
 	}
 	st->status[st->cur] = SPLIT_READING;
+	st->cur_start = (struct file_resume){st->read_off, st->line_no, st->line_base, st->skip_line};
 	st->active = 0;
 	submit_read(w, st, &st->buf[0]);
 	submit_read(w, st, &st->buf[1]);
@@ -940,7 +942,7 @@ static int file_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_
 			if (st->split_done) {
 				status = SPLIT_DONE;
 			} else if (!st->p) {
-				status = SPLIT_TODO; /* nothing read yet: from its start */
+				rs = st->cur_start; /* nothing parsed yet: where it began */
 			} else {
 				const struct rbuf *b = &st->buf[st->active];
 				rs.off = b->off + (uint64_t)(st->p - (b->mem + BUF_RESERVE));
