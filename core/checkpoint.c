@@ -115,6 +115,14 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 		size_t vl = ll - kl - 1;
 		uint64_t u = 0;
 #define KEY(k) (kl == sizeof(k) - 1 && memcmp(l, k, kl) == 0)
+#define ONCE(bit)                                                                         \
+	do {                                                                              \
+		if (seen & (bit)) {                                                       \
+			snprintf(err, cap, "line %u: %.*s given twice", line, (int)kl, l); \
+			return -EINVAL;                                                   \
+		}                                                                         \
+		seen |= (bit);                                                            \
+	} while (0)
 #define NUM(dst)                                                                                   \
 	do {                                                                                       \
 		if (!parse_u64(v, vl, 10, &u)) {                                                   \
@@ -141,63 +149,88 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 				return -EINVAL;
 			}
 			if ((seen & 0x7ff) != 0x7ff || !ended_ok) {
-				snprintf(err, cap, "line %u: keys missing before the end", line);
+				static const char *const names[] = {
+				    "id",	"kind",		   "job",      "created_ms",
+				    "duration_ms", "workers",	   "max_parallelism", "finished",
+				    "stop",	"nonce",	   "ended"};
+				uint32_t b = 0;
+				while (b < 11 && (seen >> b & 1))
+					b++;
+				snprintf(err, cap, "line %u: key '%s' missing before the end", line,
+					 names[b < 11 ? b : 10]);
 				return -EINVAL;
 			}
 			return 0;
 		} else if (KEY("id")) {
+			ONCE(1);
 			NUM(m->id);
-			seen |= 1;
 		} else if (KEY("kind")) {
+			ONCE(2);
 			if (vl == 9 && memcmp(v, "savepoint", 9) == 0)
 				m->savepoint = true;
 			else if (!(vl == 10 && memcmp(v, "checkpoint", 10) == 0)) {
 				snprintf(err, cap, "line %u: kind: checkpoint or savepoint", line);
 				return -EINVAL;
 			}
-			seen |= 2;
 		} else if (KEY("job")) {
+			ONCE(4);
 			if (!token_ok(v, vl, sizeof(m->job))) {
 				snprintf(err, cap, "line %u: bad job name", line);
 				return -EINVAL;
 			}
 			memcpy(m->job, v, vl);
-			seen |= 4;
 		} else if (KEY("created_ms")) {
+			ONCE(8);
 			NUM(m->created_ms);
-			seen |= 8;
+			if (u > INT64_MAX) {
+				snprintf(err, cap, "line %u: created_ms out of range", line);
+				return -EINVAL;
+			}
 		} else if (KEY("duration_ms")) {
+			ONCE(16);
 			NUM(m->duration_ms);
-			seen |= 16;
+			if (u > INT64_MAX) {
+				snprintf(err, cap, "line %u: duration_ms out of range", line);
+				return -EINVAL;
+			}
 		} else if (KEY("workers")) {
+			ONCE(32);
 			NUM(m->workers);
 			if (u == 0 || u > SL_MAX_WORKERS) {
 				snprintf(err, cap, "line %u: workers out of range", line);
 				return -EINVAL;
 			}
-			seen |= 32;
 		} else if (KEY("max_parallelism")) {
+			ONCE(64);
 			NUM(m->max_parallelism);
 			if (u == 0 || u > SL_MAX_PARALLELISM_MAX) {
 				snprintf(err, cap, "line %u: max_parallelism out of range", line);
 				return -EINVAL;
 			}
-			seen |= 64;
 		} else if (KEY("finished")) {
+			ONCE(128);
 			NUM(m->finished);
-			seen |= 128;
+			if (u > 1) {
+				snprintf(err, cap, "line %u: finished: 0 or 1", line);
+				return -EINVAL;
+			}
 		} else if (KEY("stop")) {
+			ONCE(256);
 			NUM(m->stop);
-			seen |= 256;
+			if (u > 1) {
+				snprintf(err, cap, "line %u: stop: 0 or 1", line);
+				return -EINVAL;
+			}
 		} else if (KEY("nonce")) {
+			ONCE(512);
 			if (!token_ok(v, vl, sizeof(m->nonce))) {
 				snprintf(err, cap, "line %u: bad nonce", line);
 				return -EINVAL;
 			}
 			if (!(vl == 1 && v[0] == '-'))
 				memcpy(m->nonce, v, vl);
-			seen |= 512;
 		} else if (KEY("ended")) {
+			ONCE(1024);
 			if (!token_ok(v, vl, sizeof(m->ended))) {
 				snprintf(err, cap, "line %u: bad ended list", line);
 				return -EINVAL;
@@ -205,7 +238,6 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 			if (!(vl == 1 && v[0] == '-'))
 				memcpy(m->ended, v, vl);
 			ended_ok = true;
-			seen |= 1024;
 		} else if (KEY("file")) {
 			if (m->n_files == SL_CKPT_MAX_FILES) {
 				snprintf(err, cap, "line %u: more than %u files", line,
@@ -224,7 +256,7 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 				fl[k] = (size_t)(q - p);
 				p = q < e ? q + 1 : e;
 			}
-			if (p != e || !token_ok(fld[0], fl[0], sizeof(f->name)) ||
+			if (p != e || fld[3] + fl[3] != e || !token_ok(fld[0], fl[0], sizeof(f->name)) ||
 			    memchr(fld[0], '/', fl[0]) || fld[0][0] == '.' ||
 			    !parse_u64(fld[1], fl[1], 10, &f->bytes) ||
 			    !parse_u64(fld[2], fl[2], 10, &f->raw_bytes) ||
@@ -243,6 +275,7 @@ int sl_manifest_parse(const char *text, size_t len, struct sl_manifest *m, char 
 		}
 #undef KEY
 #undef NUM
+#undef ONCE
 		pos += ll + 1;
 	}
 	snprintf(err, cap, "line %u: no end line (cut short?)", line);

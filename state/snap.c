@@ -40,6 +40,8 @@ bool sl_snap_reserve(struct sl_snapbuf *b, size_t n)
 
 void sl_snap_put(struct sl_snapbuf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return;
 	if (!sl_snap_reserve(b, n))
 		return;
 	memcpy(b->p + b->len, p, n);

@@ -53,7 +53,7 @@ struct sl_snapread {
 static inline void sl_snapread_init(struct sl_snapread *r, const void *p, size_t len)
 {
 	r->p = p;
-	r->end = r->p + len;
+	r->end = len ? r->p + len : r->p;
 	r->bad = false;
 }
 /* n bytes in place, or NULL (bad set) when fewer are left. */
@@ -97,7 +97,8 @@ static inline void sl_snapread_str(struct sl_snapread *r, char *buf, size_t cap)
 	const char *q = n < cap ? sl_snapread_get(r, n) : NULL;
 	if (!q) {
 		r->bad = true;
-		buf[0] = '\0';
+		if (cap)
+			buf[0] = '\0';
 		return;
 	}
 	memcpy(buf, q, n);
