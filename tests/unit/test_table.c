@@ -2,6 +2,8 @@
  * (1..64-byte keys, small and large key spaces, good and colliding hashes)
  * against a naive reference map, pointer and value stability across
  * growth, compaction, iteration, key_of, peek and counts. */
+#include <inttypes.h>
+#include <pthread.h>
 #include <xxhash.h>
 
 #include "state/snap.h"
@@ -586,9 +588,126 @@ static void test_ttl(void)
 	sl_table_free(t);
 }
 
+/* Copy-on-write snapshots: freeze, then a second thread serializes while
+ * this one updates, deletes, inserts and re-updates keys; the image must be
+ * exactly the table at the freeze, and the table after it exactly what the
+ * writes made. Run over several freeze/thaw rounds. */
+struct ser_job {
+	struct sl_table *t;
+	struct sl_snapsink sink;
+	struct sl_snapbuf all;
+	int rc;
+};
+
+static int ser_flush(struct sl_snapsink *s)
+{
+	struct ser_job *j = (struct ser_job *)((char *)s - offsetof(struct ser_job, sink));
+	sl_snap_put(&j->all, s->buf.p, s->buf.len);
+	s->buf.len = 0;
+	return 0;
+}
+
+static void *ser_main(void *arg)
+{
+	struct ser_job *j = arg;
+	j->rc = sl_table_serialize(j->t, &j->sink, NULL, NULL);
+	if (j->rc == 0)
+		ser_flush(&j->sink);
+	return NULL;
+}
+
+static void test_cow_snapshot(void)
+{
+	enum { KEYS = 60000, ROUNDS = 6 };
+	struct sl_table *t = sl_table_new(8);
+	static uint64_t model[KEYS]; /* 0: absent, else the value */
+	static uint64_t at_freeze[KEYS];
+	uint64_t rng = 42;
+	for (int round = 0; round < ROUNDS; round++) {
+		/* Some work while not frozen (in place). */
+		for (int i = 0; i < KEYS; i++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t k = (rng >> 33) % KEYS, h = XXH3_64bits(&k, 8);
+			bool created;
+			if ((rng >> 20) % 5 == 0) {
+				sl_table_delete(t, &k, 8, h);
+				model[k] = 0;
+			} else {
+				uint64_t *v = sl_table_upsert(t, &k, 8, h, &created);
+				*v = rng | 1;
+				model[k] = *v;
+			}
+		}
+		sl_table_maybe_compact(t);
+		memcpy(at_freeze, model, sizeof(model));
+		CHECK_EQ_I(sl_table_freeze(t), 0);
+		struct ser_job j = {.t = t};
+		sl_snap_init(&j.sink.buf);
+		sl_snap_init(&j.all);
+		j.sink.flush = ser_flush;
+		pthread_t th;
+		pthread_create(&th, NULL, ser_main, &j);
+		/* Writes while the serializer reads: updates (copies), deletes,
+		 * inserts, finds that write. */
+		for (int i = 0; i < 2 * KEYS; i++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t k = (rng >> 33) % KEYS, h = XXH3_64bits(&k, 8);
+			bool created;
+			switch ((rng >> 20) % 4) {
+			case 0:
+				sl_table_delete(t, &k, 8, h);
+				model[k] = 0;
+				break;
+			case 1: {
+				uint64_t *v = sl_table_find(t, &k, 8, h);
+				CHECK((v != NULL) == (model[k] != 0));
+				if (v) {
+					*v += 2;
+					model[k] = *v;
+				}
+				break;
+			}
+			default: {
+				uint64_t *v = sl_table_upsert(t, &k, 8, h, &created);
+				CHECK(created == (model[k] == 0));
+				*v = rng | 1;
+				model[k] = *v;
+			}
+			}
+			sl_table_maybe_compact(t); /* must wait while frozen */
+		}
+		pthread_join(th, NULL);
+		CHECK_EQ_I(j.rc, 0);
+		sl_table_thaw(t);
+		/* The image is the table at the freeze. */
+		struct sl_table *img = sl_table_new(8);
+		struct sl_blob b = {j.all.p, j.all.len};
+		CHECK_EQ_I(sl_table_restore(img, &b, 128, 1, 0), 0);
+		uint64_t live = 0;
+		for (uint64_t k = 0; k < KEYS; k++) {
+			uint64_t *v = sl_table_find(img, &k, 8, XXH3_64bits(&k, 8));
+			live += at_freeze[k] != 0;
+			CHECKF((v ? *v : 0) == at_freeze[k], "round %d key %" PRIu64 ": image %" PRIu64
+				  ", at the freeze %" PRIu64, round, k, v ? *v : 0, at_freeze[k]);
+		}
+		CHECK_EQ_U(sl_table_count(img), live);
+		sl_table_free(img);
+		/* And the table is what the writes made. */
+		for (uint64_t k = 0; k < KEYS; k++) {
+			uint64_t *v = sl_table_find(t, &k, 8, XXH3_64bits(&k, 8));
+			CHECKF((v ? *v : 0) == model[k], "round %d key %" PRIu64, round, k);
+		}
+		sl_snap_free(&j.sink.buf);
+		sl_snap_free(&j.all);
+	}
+	CHECK(sl_table_cow_copies(t) > 0);
+	sl_table_free(t);
+}
+
 int main(void)
 {
 	test_ttl();
+	test_cow_snapshot();
 	const uint64_t scale = CHECK_SANITIZED ? 4 : 1;
 	test_edges();
 	test_compaction();
