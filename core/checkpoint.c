@@ -935,40 +935,28 @@ static int write_snapshot(struct sl_ckpt *k, const char *path, const uint8_t *sr
 	return zw_close(&z, f);
 }
 
-/* A deferred part: the node's serializer runs here, on this thread. */
-struct defer_sink {
-	struct sl_snapsink s;
-	struct zwriter *z;
-};
-
-static int defer_flush(struct sl_snapsink *s)
+/* Deferred parts run here, on this thread, in two steps: each serializer
+ * copies its node's frozen state into memory (fast: the workers thaw right
+ * after, so copy-on-write lasts as short as possible), then the copies are
+ * compressed and written. */
+static int capture_deferred(const struct sl_deferred *df, struct sl_snapbuf *out, char *err,
+			    size_t cap)
 {
-	struct defer_sink *d = (struct defer_sink *)s;
-	int rc = zw_push(d->z, s->buf.p, s->buf.len, false);
-	s->buf.len = 0;
-	return rc;
-}
-
-static int write_deferred(struct sl_ckpt *k, const char *path, const struct sl_deferred *df,
-			  struct sl_manifest_file *f, char *err, size_t cap)
-{
-	struct zwriter z;
-	int rc = zw_open(&z, k, path, err, cap);
-	if (rc < 0)
+	struct sl_snapsink s = {.flush_at = SIZE_MAX};
+	sl_snap_init(&s.buf);
+	int rc = df->fn(df->ctx, &s);
+	if (rc == 0 && s.err)
+		rc = s.err;
+	if (rc == 0 && s.buf.err)
+		rc = s.buf.err;
+	if (rc < 0) {
+		snprintf(err, cap, "snapshot of node %u: %s", df->node,
+			 rc == -ENOMEM ? "out of memory for the copy of its state" : strerror(-rc));
+		sl_snap_free(&s.buf);
 		return rc;
-	struct defer_sink d = {.z = &z};
-	sl_snap_init(&d.s.buf);
-	d.s.flush = defer_flush;
-	rc = df->fn(df->ctx, &d.s);
-	if (rc == 0 && d.s.err)
-		rc = d.s.err;
-	if (rc == 0)
-		rc = zw_push(&z, d.s.buf.p, d.s.buf.len, true);
-	else if (!err[0])
-		snprintf(err, cap, "snapshot of node %u: %s", df->node, strerror(-rc));
-	sl_snap_free(&d.s.buf);
-	int crc = zw_close(&z, f);
-	return rc ? rc : crc;
+	}
+	*out = s.buf;
+	return 0;
 }
 
 static void remove_dir(const char *path)
@@ -1131,6 +1119,21 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 		snprintf(err, sizeof(err), "barriers took longer than timeout (%" PRId64 " ms)",
 			 k->c->timeout_ms);
 	}
+	/* Copy the deferred parts, then let the workers thaw. */
+	uint32_t n_captured = 0, n_def = 0;
+	for (uint32_t w = 0; w < e->n_workers; w++)
+		n_def += e->ckpt_n_defer[w];
+	struct sl_snapbuf *captured = mi_zalloc((n_def + 1) * sizeof(*captured));
+	if (rc == 0 && !captured) {
+		rc = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+	}
+	for (uint32_t w = 0; rc == 0 && w < e->n_workers; w++)
+		for (uint32_t i = 0; rc == 0 && i < e->ckpt_n_defer[w]; i++, n_captured++)
+			rc = capture_deferred(&e->ckpt_defer[w][i], &captured[n_captured], err,
+					      sizeof(err));
+	atomic_store_explicit(&e->ckpt_written, id, memory_order_release);
+	kick_all(e);
 	if (rc == 0 && mkdir(dir, 0755) < 0) {
 		rc = -errno;
 		snprintf(err, sizeof(err), "cannot create %s: %s", dir, strerror(errno));
@@ -1156,13 +1159,14 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 			snprintf(f->name, sizeof(f->name), "w%u-n%u.state.zst", w, df->node);
 			char path[4300];
 			snprintf(path, sizeof(path), "%s/%s", dir, f->name);
-			rc = write_deferred(k, path, df, f, err, sizeof(err));
+			rc = write_snapshot(k, path, captured[m->n_files - e->n_workers].p,
+					    captured[m->n_files - e->n_workers].len, f, err, sizeof(err));
 			m->n_files++;
 		}
 	}
-	/* The workers may thaw what the serializers read. */
-	atomic_store_explicit(&e->ckpt_written, id, memory_order_release);
-	kick_all(e);
+	for (uint32_t i = 0; i < n_captured; i++)
+		sl_snap_free(&captured[i]);
+	mi_free(captured);
 	/* Sinks make their pre-committed output durable. */
 	if (rc == 0) {
 		struct collect_ctx c = {

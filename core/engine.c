@@ -538,6 +538,9 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	collect(e, out, merged);
 	mi_free(merged);
 	out->checkpoints = cs.completed;
+	out->checkpoint_stall_max_us = (double)cs.max_stall_ns / 1e3;
+	out->checkpoint_last_ms = (double)cs.last_duration_ms;
+	out->checkpoint_last_bytes = cs.last_bytes;
 	out->checkpoints_failed = cs.failed;
 	out->restored_from = e->restore ? e->restore->m.id : 0;
 	rc = atomic_load(&e->failed);
@@ -587,10 +590,12 @@ void sl_summary_write_json(const struct sl_summary *s, FILE *f)
 		"\"latency_p99_us\":%.1f,\"latency_max_us\":%.1f,\"backpressure_ratio\":%.4f,"
 		"\"workers\":%u,\"peak_rss_mb\":%.1f,\"checkpoints\":%" PRIu64
 		",\"checkpoints_failed\":%" PRIu64 ",\"restored_from\":%" PRIu64
-		",\"already_complete\":%s}\n",
+		",\"already_complete\":%s,\"checkpoint_stall_max_us\":%.1f,\"checkpoint_last_ms\":%.0f"
+		",\"checkpoint_last_bytes\":%" PRIu64 "}\n",
 		s->records_in, s->records_out, s->bad_records, s->dead_letters, s->bytes_in, s->bytes_out,
 		s->elapsed_s, s->records_per_s, s->latency_p50_us, s->latency_p99_us,
 		s->latency_max_us, s->backpressure_ratio, s->workers, (double)s->peak_rss_kb / 1024.0,
 		s->checkpoints, s->checkpoints_failed, s->restored_from,
-		s->already_complete ? "true" : "false");
+		s->already_complete ? "true" : "false", s->checkpoint_stall_max_us, s->checkpoint_last_ms,
+		s->checkpoint_last_bytes);
 }

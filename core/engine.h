@@ -36,6 +36,9 @@ struct sl_summary {
 	uint64_t checkpoints;        /* completed */
 	uint64_t checkpoints_failed;
 	uint64_t restored_from;      /* checkpoint id restored (0: fresh start) */
+	double checkpoint_stall_max_us; /* longest barrier stall of a worker */
+	double checkpoint_last_ms;      /* duration of the last completed checkpoint */
+	uint64_t checkpoint_last_bytes;
 	bool already_complete;       /* the restored checkpoint was the job's last */
 };
 

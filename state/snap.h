@@ -112,13 +112,14 @@ static inline bool sl_snapread_done(const struct sl_snapread *r)
 /*
  * Where a deferred snapshot goes (the checkpoint coordinator's thread): the
  * serializer appends to buf and calls flush once buf holds at least
- * SL_SNAPSINK_FLUSH_BYTES; flush consumes buf (compresses and writes it)
+ * flush_at bytes (SL_SNAPSINK_FLUSH_BYTES when streaming); flush consumes buf (compresses and writes it)
  * and leaves it empty, or returns a negative errno. err keeps the first.
  */
 #define SL_SNAPSINK_FLUSH_BYTES (4u << 20)
 struct sl_snapsink {
 	struct sl_snapbuf buf;
 	int (*flush)(struct sl_snapsink *s);
+	size_t flush_at; /* call flush once buf.len reaches it (SIZE_MAX: never) */
 	int err;
 };
 

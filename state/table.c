@@ -502,7 +502,7 @@ int sl_table_serialize(const struct sl_table *t, struct sl_snapsink *out,
 			b->len += 12 + e->key_len + vb;
 			if (extra)
 				extra(ctx, e->data, b);
-			if (b->len >= SL_SNAPSINK_FLUSH_BYTES && !out->err)
+			if (b->len >= out->flush_at && !out->err)
 				out->err = out->flush(out);
 		}
 	}

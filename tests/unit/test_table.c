@@ -645,6 +645,7 @@ static void test_cow_snapshot(void)
 		sl_snap_init(&j.sink.buf);
 		sl_snap_init(&j.all);
 		j.sink.flush = ser_flush;
+		j.sink.flush_at = SL_SNAPSINK_FLUSH_BYTES;
 		pthread_t th;
 		pthread_create(&th, NULL, ser_main, &j);
 		/* Writes while the serializer reads: updates (copies), deletes,
