@@ -65,11 +65,12 @@ const struct sl_option sl_ckpt_options[] = {
 	     "today: 1 is the only value with an effect)"},
     {.name = "zstd_level",
      .type = SL_OPT_INT,
-     .def = "1",
+     .def = "-3",
      .min = -7,
      .max = 19,
      .offset = offsetof(struct sl_ckpt_conf, zstd_level),
-     .help = "compression level of the snapshot files"},
+     .help = "compression level of the snapshot files (negative: faster and larger; the "
+	     "coordinator shares the CPUs with the workers)"},
     {0},
 };
 
