@@ -5,8 +5,9 @@
 #include "core/job.h"
 
 static const char *const modes[] = {"exactly_once", "at_least_once", "none", NULL};
+/* The last two are Flink's names for exponential and none. */
 static const char *const strategies[] = {"fixed-delay", "exponential", "failure-rate", "none",
-					 NULL};
+					 "exponential-delay", "no-restart", NULL};
 
 const struct sl_option sl_ckpt_options[] = {
     {.name = "interval",
@@ -138,6 +139,22 @@ const struct sl_option sl_restart_options[] = {
      .max = INT64_MAX,
      .offset = offsetof(struct sl_restart_conf, interval_ms),
      .help = "failure-rate: the window the crashes are counted in"},
+    /* Flink's spellings of the same (no default: they only override). */
+    {.name = "initial-backoff", .type = SL_OPT_DURATION_MS,
+     .offset = offsetof(struct sl_restart_conf, initial_delay_ms),
+     .help = "Flink's name of initial_delay"},
+    {.name = "max-backoff", .type = SL_OPT_DURATION_MS,
+     .offset = offsetof(struct sl_restart_conf, max_delay_ms), .help = "Flink's name of max_delay"},
+    {.name = "backoff-multiplier", .type = SL_OPT_DOUBLE,
+     .offset = offsetof(struct sl_restart_conf, multiplier), .help = "Flink's name of multiplier"},
+    {.name = "reset-backoff-threshold", .type = SL_OPT_DURATION_MS,
+     .offset = offsetof(struct sl_restart_conf, reset_after_ms),
+     .help = "Flink's name of reset_after"},
+    {.name = "max-failures-per-interval", .type = SL_OPT_INT, .min = 1, .max = 1000000,
+     .offset = offsetof(struct sl_restart_conf, max_failures),
+     .help = "Flink's name of max_failures"},
+    {.name = "failure-rate-interval", .type = SL_OPT_DURATION_MS, .min = 1, .max = INT64_MAX,
+     .offset = offsetof(struct sl_restart_conf, interval_ms), .help = "Flink's name of interval"},
     {0},
 };
 
@@ -183,6 +200,10 @@ int sl_ckpt_parse(struct sl_job *job, struct sl_cfg_node *root, struct sl_diag *
 				     "attempts: 10, delay: 5s}");
 	if (sl_options_parse(sl_restart_options, job->doc, n, "restart", NULL, r, d) < 0)
 		return -EINVAL;
+	if (r->strategy == 4)
+		r->strategy = SL_RESTART_EXPONENTIAL;
+	else if (r->strategy == 5)
+		r->strategy = SL_RESTART_NONE;
 	if (rc < 0)
 		return rc;
 	if (r->multiplier < 1) {
