@@ -28,12 +28,23 @@ struct slot {
 	struct entry *e; /* NULL empty, TOMBSTONE deleted */
 };
 
+/* Chunks are TABLE_CHUNK_BYTES-aligned allocations, so an entry finds its
+ * chunk by masking its address (a bigger-than-a-chunk entry gets a chunk of
+ * its own, and starts in its first TABLE_CHUNK_BYTES). */
 struct chunk {
-	struct chunk *next;
+	struct chunk *next; /* older */
+	struct chunk *prev; /* newer */
 	size_t used;
 	size_t cap;
-	char mem[]; /* 8-aligned: three 8-byte fields precede it */
+	size_t dead; /* bytes of entries replaced, deleted or expired */
+	uint64_t pad;
+	char mem[]; /* 8-aligned: six 8-byte fields precede it */
 };
+
+static inline struct chunk *chunk_of(const struct entry *e)
+{
+	return (struct chunk *)((uintptr_t)e & ~(uintptr_t)(TABLE_CHUNK_BYTES - 1));
+}
 
 /* What a snapshot reads: the chunks as they were at the freeze. */
 struct frozen_chunk {
@@ -70,6 +81,7 @@ struct sl_table {
 	uint32_t gen;
 	struct frozen *fz;
 	uint64_t cow_copies;
+	bool compacting; /* from dead >= live until dead <= live / 2 */
 };
 
 static inline bool is_expired(const struct sl_table *t, const struct entry *e)
@@ -133,13 +145,19 @@ static struct entry *arena_alloc(struct sl_table *t, size_t n)
 {
 	struct chunk *c = t->chunks;
 	if (!c || c->cap - c->used < n) {
-		size_t cap = n > TABLE_CHUNK_BYTES ? n : TABLE_CHUNK_BYTES;
-		c = mi_malloc(sizeof(*c) + cap);
+		size_t total = sizeof(*c) + n <= TABLE_CHUNK_BYTES
+				   ? TABLE_CHUNK_BYTES
+				   : (sizeof(*c) + n + TABLE_CHUNK_BYTES - 1) & ~(size_t)(TABLE_CHUNK_BYTES - 1);
+		c = mi_malloc_aligned(total, TABLE_CHUNK_BYTES);
 		if (!c)
 			return NULL;
 		c->next = t->chunks;
+		c->prev = NULL;
+		if (t->chunks)
+			t->chunks->prev = c;
 		c->used = 0;
-		c->cap = cap;
+		c->dead = 0;
+		c->cap = total - sizeof(*c);
 		t->chunks = c;
 	}
 	struct entry *e = (struct entry *)(c->mem + c->used);
@@ -210,6 +228,7 @@ static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, ui
 static inline void set_dead(struct sl_table *t, struct entry *e)
 {
 	__atomic_store_n(&e->dead_gen, t->gen, __ATOMIC_RELAXED);
+	chunk_of(e)->dead += entry_bytes(t, e->key_len);
 }
 
 /* Before a write: an entry a snapshot is reading is copied, and the copy
@@ -311,35 +330,71 @@ void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t
 	t->dead_bytes += n;
 }
 
+/* Moves the live entries of chunk c (not the newest) to the newest chunk
+ * and frees c. False when memory ran out (nothing freed then). */
+static bool compact_chunk(struct sl_table *t, struct chunk *c)
+{
+	uint64_t mask = t->cap - 1;
+	for (size_t off = 0; off < c->used;) {
+		struct entry *e = (struct entry *)(c->mem + off);
+		size_t n = entry_bytes(t, e->key_len);
+		off += n;
+		if (e->dead_gen)
+			continue;
+		struct entry *ne = arena_alloc(t, n);
+		if (!ne)
+			return false;
+		memcpy(ne, e, n);
+		ne->gen = t->gen;
+		/* Mark the old copy moved, so a second attempt skips it. */
+		e->dead_gen = t->gen;
+		for (uint64_t i = e->hash & mask;; i = (i + 1) & mask)
+			if (t->slots[i].e == e) {
+				t->slots[i].e = ne;
+				break;
+			}
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->chunks = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	t->dead_bytes -= c->dead;
+	mi_free(c);
+	return true;
+}
+
+/*
+ * Compaction by live ratio, a little at a time: once dead bytes pass live
+ * bytes, each call moves the live entries out of the chunks with the least
+ * live data (at most a few chunks' worth, so no call stalls the worker) and
+ * frees them. Waits while a snapshot reads the chunks.
+ */
 void sl_table_maybe_compact(struct sl_table *t)
 {
-	if (t->dead_bytes < TABLE_CHUNK_BYTES || t->dead_bytes < t->live_bytes || t->fz)
-		return; /* a snapshot reads the chunks: later */
-	/* One chunk big enough for every live entry, allocated before anything
-	 * moves: if memory is short, nothing changes (compaction is optional). */
-	struct chunk *c = mi_malloc(sizeof(*c) + t->live_bytes + 8);
-	if (!c)
+	if (t->fz)
 		return;
-	c->next = NULL;
-	c->used = 0;
-	c->cap = t->live_bytes + 8;
-	struct chunk *old = t->chunks;
-	t->chunks = c;
-	for (uint64_t i = 0; i < t->cap; i++) {
-		struct slot *s = &t->slots[i];
-		if (!s->e || s->e == TOMBSTONE)
-			continue;
-		size_t n = entry_bytes(t, s->e->key_len);
-		SL_ASSERT(c->used + n <= c->cap);
-		struct entry *e = (struct entry *)(c->mem + c->used);
-		c->used += n;
-		memcpy(e, s->e, n);
-		e->gen = t->gen;
-		s->e = e;
+	if (!t->compacting)
+		t->compacting = t->dead_bytes >= TABLE_CHUNK_BYTES && t->dead_bytes >= t->live_bytes;
+	if (!t->compacting)
+		return;
+	size_t moved = 0;
+	while (moved < 2 * (size_t)TABLE_CHUNK_BYTES && t->dead_bytes * 2 > t->live_bytes) {
+		struct chunk *best = NULL;
+		for (struct chunk *c = t->chunks ? t->chunks->next : NULL; c; c = c->next)
+			if (c->dead * 2 >= c->used && (!best || c->dead * best->used > best->dead * c->used))
+				best = c;
+		if (!best)
+			break;
+		moved += best->used - best->dead;
+		if (!compact_chunk(t, best))
+			break;
 	}
-	free_chunks(old);
-	t->dead_bytes = 0;
-	grow(t); /* drops the tombstones */
+	if (t->dead_bytes * 2 <= t->live_bytes || moved == 0)
+		t->compacting = false;
+	if (t->n_tomb > t->n_live)
+		grow(t); /* drops the tombstones */
 }
 
 const void *sl_table_key_of(const struct sl_table *t, void *value, uint32_t *len)
