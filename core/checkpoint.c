@@ -961,6 +961,10 @@ static int capture_deferred(const struct sl_deferred *df, struct sl_snapbuf *out
 
 static void remove_dir(const char *path)
 {
+	/* The manifest first: a directory half removed is never "complete". */
+	char mp[4500];
+	snprintf(mp, sizeof(mp), "%s/%s", path, SL_CKPT_MANIFEST);
+	unlink(mp);
 	DIR *d = opendir(path);
 	if (!d)
 		return;
