@@ -15,6 +15,7 @@ extern const struct sl_plugin sl_plugin_quality;
 extern const struct sl_plugin sl_plugin_upsert;
 extern const struct sl_plugin sl_plugin_route;
 extern const struct sl_plugin sl_plugin_file_sink;
+extern const struct sl_plugin sl_plugin_postgres_sink;
 extern const struct sl_plugin sl_plugin_stdout_sink;
 extern const struct sl_plugin sl_plugin_blackhole_sink;
 extern const struct sl_plugin sl_plugin_dead_letter_source;
@@ -32,6 +33,7 @@ const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_upsert,
 	&sl_plugin_route,
 	&sl_plugin_file_sink,
+	&sl_plugin_postgres_sink,
 	&sl_plugin_stdout_sink,
 	&sl_plugin_blackhole_sink,
 	&sl_plugin_dead_letter_source,

@@ -530,17 +530,23 @@ static void written_check(struct sl_worker *w)
 	}
 }
 
-static void ckpt_poll(struct sl_worker *w)
+/* What the coordinator finished before it triggered the next barrier. */
+static void ckpt_notices(struct sl_worker *w)
 {
-	struct sl_engine *e = w->eng;
 	written_check(w);
-	uint64_t c = atomic_load_explicit(&e->ckpt_committed, memory_order_acquire);
+	uint64_t c = atomic_load_explicit(&w->eng->ckpt_committed, memory_order_acquire);
 	if (c > w->committed_seen) {
 		w->committed_seen = c;
 		for (uint32_t i = 0; i < w->job->n_nodes; i++)
 			if (w->ni[i].node->plugin->committed)
 				w->ni[i].node->plugin->committed(w, &w->ni[i], c);
 	}
+}
+
+static void ckpt_poll(struct sl_worker *w)
+{
+	struct sl_engine *e = w->eng;
+	ckpt_notices(w);
 	uint64_t req = atomic_load_explicit(&e->ckpt_req, memory_order_acquire);
 	if (req > w->ckpt_seen && !w->ckpt_active)
 		barrier_begin(w, req);
@@ -615,7 +621,7 @@ static uint32_t drain_inbound(struct sl_worker *w)
 				SL_ASSERT(m.type == SL_MSG_BARRIER);
 				/* A barrier may come before the coordinator's word. */
 				if (m.id > w->ckpt_seen && !w->ckpt_active) {
-					written_check(w);
+					ckpt_notices(w);
 					barrier_begin(w, m.id);
 				}
 				SL_ASSERT(m.id == w->ckpt_id);

@@ -1,0 +1,1240 @@
+/* Sink `postgres`: changelog-aware batched upserts with libpq on the worker's io_uring;
+ * exactly-once through prepared transactions committed after the checkpoint. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <mimalloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
+#include "core/engine.h"
+#include "core/job.h"
+#include "core/keygroup.h"
+#include "core/log.h"
+#include "core/value.h"
+#include "core/worker.h"
+#include "state/snap.h"
+#include "state/table.h"
+
+/*
+ * Rows wait in a pending list, each rendered once as its SQL tuple
+ * "('1','x',NULL)". A flush keeps the last change per key (a statement may
+ * not touch a row twice), then sends one DELETE for the keys whose last
+ * change is -D and one INSERT … ON CONFLICT (key) DO UPDATE for the rest, as
+ * one simple query, pipelined: the next flush waits for the previous one.
+ * A failing statement is retried row by row (each under a savepoint in a
+ * transaction) and the rows PostgreSQL refuses go to the dead letters with
+ * its message.
+ *
+ * delivery exactly_once: a worker's statements between two barriers run in
+ * one transaction; at the barrier it also records (job, sink, worker,
+ * checkpoint) in sluice_sink_state and is PREPAREd as
+ * 'sluice:<job>:<sink>:<worker>:<checkpoint>'. The checkpoint coordinator
+ * COMMITs PREPARED once the checkpoint is durable; a restore commits the
+ * restored checkpoint's and rolls back every other prepared transaction of
+ * the sink. at_least_once: each flush commits on its own; a barrier waits
+ * for every flush to be acknowledged.
+ */
+
+enum { MODE_UPSERT, MODE_APPEND };
+enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
+static const char *const modes[] = {"upsert", "append", NULL};
+static const char *const deliveries[] = {"at_least_once", "exactly_once", NULL};
+
+struct pgsink_conf {
+	const char *dsn;
+	const char *password_env;
+	const char *password_file;
+	const char *table;
+	struct sl_strlist key;
+	int mode;
+	struct sl_cfg_node *columns;
+	int64_t batch_rows;
+	int64_t flush_interval_ms;
+	int delivery;
+	int64_t retry_max_ms;
+};
+
+static const struct sl_option pgsink_options[] = {
+	{.name = "dsn", .type = SL_OPT_STRING, .required = true,
+	 .offset = offsetof(struct pgsink_conf, dsn),
+	 .help = "libpq connection string (host=… port=… dbname=… user=…); a password here works "
+		 "but password_env / password_file keep it out of the job file; never logged"},
+	{.name = "password_env", .type = SL_OPT_STRING,
+	 .offset = offsetof(struct pgsink_conf, password_env),
+	 .help = "environment variable holding the password"},
+	{.name = "password_file", .type = SL_OPT_STRING,
+	 .offset = offsetof(struct pgsink_conf, password_file),
+	 .help = "file holding the password (first line)"},
+	{.name = "table", .type = SL_OPT_STRING, .required = true,
+	 .offset = offsetof(struct pgsink_conf, table),
+	 .help = "target table, optionally schema-qualified (schema.table)"},
+	{.name = "key", .type = SL_OPT_STRING_LIST, .offset = offsetof(struct pgsink_conf, key),
+	 .help = "upsert: the target's primary key (or unique) columns, named as in the table"},
+	{.name = "mode", .type = SL_OPT_ENUM, .def = "upsert", .choices = modes,
+	 .offset = offsetof(struct pgsink_conf, mode),
+	 .help = "upsert: +I/+U become INSERT … ON CONFLICT DO UPDATE, -D deletes, -U is skipped; "
+		 "append: +I/+U are inserted, -U/-D skipped"},
+	{.name = "columns", .type = SL_OPT_NODE, .offset = offsetof(struct pgsink_conf, columns),
+	 .help = "map of table column: input column (default: every input column under its own "
+		 "name)"},
+	{.name = "batch_rows", .type = SL_OPT_INT, .def = "5000", .min = 1, .max = 1000000,
+	 .offset = offsetof(struct pgsink_conf, batch_rows),
+	 .help = "rows per statement (a full batch is sent at once)"},
+	{.name = "flush_interval", .type = SL_OPT_DURATION_MS, .def = "200ms", .min = 1,
+	 .max = 3600000, .offset = offsetof(struct pgsink_conf, flush_interval_ms),
+	 .help = "send a partial batch after this long"},
+	{.name = "delivery", .type = SL_OPT_ENUM, .def = "at_least_once", .choices = deliveries,
+	 .offset = offsetof(struct pgsink_conf, delivery),
+	 .help = "exactly_once (needs checkpoint: exactly_once and the server's "
+		 "max_prepared_transactions > 0): one prepared transaction per worker and "
+		 "checkpoint, committed once the checkpoint is durable; at_least_once: each batch "
+		 "commits on its own"},
+	{.name = "retry_max", .type = SL_OPT_DURATION_MS, .def = "5s", .min = 1, .max = 600000,
+	 .offset = offsetof(struct pgsink_conf, retry_max_ms),
+	 .help = "longest wait between reconnection attempts (backoff from 100ms)"},
+	{0},
+};
+
+#define PG_MAX_SQL (64u << 20) /* one statement's text */
+#define PG_GID_MAX 200u
+
+struct pg_col {
+	char name[SL_NAME_MAX]; /* in the table */
+	uint32_t src;           /* input column */
+	bool key;
+};
+
+struct pgsink_shared {
+	uint32_t n_cols;
+	struct pg_col cols[SL_MAX_COLS];
+	uint32_t n_keys;
+	uint32_t key_idx[SL_MAX_KEYS]; /* into cols */
+	uint32_t key_src[SL_MAX_KEYS]; /* input columns */
+	char qtable[2 * SL_NAME_MAX + 8];
+	char *insert_head; /* INSERT INTO t (c, …) VALUES */
+	char *upsert_tail; /* ON CONFLICT (k) DO UPDATE SET … */
+	char *password;    /* resolved at prepare; never logged */
+	const char *job;
+	/* The checkpoint coordinator's and the control thread's connection. */
+	pthread_mutex_t lock;
+	PGconn *ctl;
+};
+
+/* One pending change. */
+struct pg_row {
+	uint8_t op; /* 'u' upsert/insert, 'd' delete */
+	uint64_t hash;
+	uint32_t key_off, key_len; /* encoded key, in keys */
+	uint32_t tup_off, tup_len; /* rendered tuple, in text */
+	uint32_t cond_off, cond_len; /* delete: "(k1 = '…' AND …)" */
+};
+
+struct growbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static bool gb_reserve(struct growbuf *g, size_t n)
+{
+	if (g->cap - g->len >= n)
+		return true;
+	size_t cap = g->cap ? g->cap : 64 * 1024;
+	while (cap - g->len < n)
+		cap *= 2;
+	char *p = mi_realloc(g->p, cap);
+	if (!p)
+		return false;
+	g->p = p;
+	g->cap = cap;
+	return true;
+}
+
+static bool gb_put(struct growbuf *g, const char *s, size_t n)
+{
+	if (!gb_reserve(g, n + 1))
+		return false;
+	memcpy(g->p + g->len, s, n);
+	g->len += n;
+	g->p[g->len] = '\0';
+	return true;
+}
+
+static bool gb_puts(struct growbuf *g, const char *s)
+{
+	return gb_put(g, s, strlen(s));
+}
+
+struct pgsink_state {
+	PGconn *conn;
+	struct sl_io poll_io;
+	bool poll_done;
+	int poll_res;
+	/* pending rows */
+	struct pg_row *rows;
+	uint32_t n_rows, cap_rows;
+	struct growbuf keys, text;
+	int64_t first_ns;
+	/* the statement in flight (kept until acknowledged, for retries) */
+	struct growbuf sql;
+	struct growbuf inflight_rows_text; /* its rows' tuples, one per line, for row retries */
+	bool inflight;
+	/* exactly_once: the epoch's transaction */
+	bool txn_open;
+	/* The checkpoint whose prepared transaction is not committed yet: no
+	 * new transaction starts before (it would not see that one's rows, so a
+	 * delete could miss them). */
+	uint64_t await_id;
+	struct growbuf epoch; /* every statement of the open transaction (replayed after a reconnect) */
+	struct sl_table *dedup;
+	uint64_t sent_rows;
+	uint64_t dead_rows;
+	struct sl_ratelimit rl;
+};
+
+/* ---- prepare ---- */
+
+static void quote_ident(char *out, size_t cap, const char *name)
+{
+	size_t n = 0;
+	out[n++] = '"';
+	for (const char *p = name; *p && n + 3 < cap; p++) {
+		if (*p == '"')
+			out[n++] = '"';
+		out[n++] = *p;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+}
+
+static int read_password(const struct pgsink_conf *c, const struct sl_node *n, char **out,
+			 struct sl_diag *d)
+{
+	*out = NULL;
+	if (c->password_env) {
+		const char *v = getenv(c->password_env);
+		if (!v)
+			return sl_diag_error(d, sl_node_pos_of(n, "password_env"),
+					     "sink '%s': environment variable %s is not set", n->name,
+					     c->password_env);
+		*out = strdup(v);
+	} else if (c->password_file) {
+		FILE *f = fopen(c->password_file, "re");
+		if (!f)
+			return sl_diag_error(d, sl_node_pos_of(n, "password_file"),
+					     "sink '%s': cannot read %s: %s", n->name, c->password_file,
+					     strerror(errno));
+		char buf[1024];
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = '\0';
+		*out = strdup(buf);
+		explicit_bzero(buf, sizeof(buf));
+	}
+	return 0;
+}
+
+static void pgsink_release(struct sl_node *n)
+{
+	struct pgsink_shared *s = n->shared;
+	if (!s)
+		return;
+	if (s->ctl)
+		PQfinish(s->ctl);
+	free(s->insert_head);
+	free(s->upsert_tail);
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	n->shared = NULL;
+}
+
+static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d)
+{
+	const struct pgsink_conf *c = n->conf;
+	sl_node_inherit(job, n);
+	struct pgsink_shared *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	n->shared = s;
+	pthread_mutex_init(&s->lock, NULL);
+	s->job = job->name;
+	int rc = 0;
+	const struct sl_schema *in = &n->schema;
+	if (c->columns && c->columns->type == SL_CFG_MAP) {
+		for (uint32_t k = 0; k < c->columns->n; k++) {
+			const struct sl_cfg_node *kn = c->columns->keys[k], *vn = c->columns->vals[k];
+			if (s->n_cols == SL_MAX_COLS)
+				return sl_diag_error(d, kn->pos, "sink '%s': too many columns", n->name);
+			if (!vn || vn->type != SL_CFG_SCALAR) {
+				rc = sl_diag_error(d, kn->pos,
+						   "sink '%s': columns: %s: expected an input column name",
+						   n->name, kn->str);
+				continue;
+			}
+			int src = sl_schema_find(in, vn->str);
+			if (src < 0) {
+				rc = sl_diag_error(d, vn->pos, "sink '%s': columns: no input column '%s'",
+						   n->name, vn->str);
+				continue;
+			}
+			struct pg_col *pc = &s->cols[s->n_cols++];
+			snprintf(pc->name, sizeof(pc->name), "%s", kn->str);
+			pc->src = (uint32_t)src;
+		}
+	} else if (c->columns && c->columns->type != SL_CFG_NULL) {
+		return sl_diag_error(d, sl_node_pos_of(n, "columns"),
+				     "sink '%s': columns: expected a map of table column: input column",
+				     n->name);
+	} else {
+		for (uint32_t i = 0; i < in->n_fields; i++) {
+			struct pg_col *pc = &s->cols[s->n_cols++];
+			snprintf(pc->name, sizeof(pc->name), "%s", in->fields[i].name);
+			pc->src = i;
+		}
+	}
+	if (c->mode == MODE_UPSERT && (c->key.n == 0 || c->key.n > SL_MAX_KEYS))
+		return sl_diag_error(d, n->pos, "sink '%s': mode upsert needs key: (1 to %u columns)",
+				     n->name, SL_MAX_KEYS);
+	for (uint32_t k = 0; k < c->key.n; k++) {
+		bool found = false;
+		for (uint32_t i = 0; i < s->n_cols; i++)
+			if (strcmp(s->cols[i].name, c->key.v[k]) == 0) {
+				s->cols[i].key = true;
+				s->key_idx[s->n_keys] = i;
+				s->key_src[s->n_keys++] = s->cols[i].src;
+				found = true;
+			}
+		if (!found)
+			rc = sl_diag_error(d, sl_node_pos_of(n, "key"),
+					   "sink '%s': key column '%s' is not among the columns written",
+					   n->name, c->key.v[k]);
+	}
+	if (c->delivery == DELIVERY_EXACTLY_ONCE &&
+	    (!job->ckpt || job->ckpt->mode != SL_CKPT_EXACTLY_ONCE))
+		rc = sl_diag_error(d, sl_node_pos_of(n, "delivery"),
+				   "sink '%s': delivery exactly_once needs checkpoint: {mode: "
+				   "exactly_once}",
+				   n->name);
+	if (read_password(c, n, &s->password, d) < 0)
+		rc = -EINVAL;
+	if (rc < 0)
+		return rc;
+	/* table, maybe schema-qualified */
+	char schema[SL_NAME_MAX] = "", table[SL_NAME_MAX];
+	const char *dot = strchr(c->table, '.');
+	char q1[2 * SL_NAME_MAX + 4], q2[2 * SL_NAME_MAX + 4];
+	if (dot) {
+		snprintf(schema, sizeof(schema), "%.*s", (int)(dot - c->table), c->table);
+		snprintf(table, sizeof(table), "%s", dot + 1);
+		quote_ident(q1, sizeof(q1), schema);
+		quote_ident(q2, sizeof(q2), table);
+		snprintf(s->qtable, sizeof(s->qtable), "%s.%s", q1, q2);
+	} else {
+		quote_ident(s->qtable, sizeof(s->qtable), c->table);
+	}
+	struct growbuf g = {0};
+	gb_puts(&g, "INSERT INTO ");
+	gb_puts(&g, s->qtable);
+	gb_puts(&g, " (");
+	for (uint32_t i = 0; i < s->n_cols; i++) {
+		quote_ident(q1, sizeof(q1), s->cols[i].name);
+		gb_puts(&g, i ? ", " : "");
+		gb_puts(&g, q1);
+	}
+	gb_puts(&g, ") VALUES ");
+	s->insert_head = strdup(g.p);
+	g.len = 0;
+	if (c->mode == MODE_UPSERT) {
+		gb_puts(&g, " ON CONFLICT (");
+		for (uint32_t k = 0; k < s->n_keys; k++) {
+			quote_ident(q1, sizeof(q1), s->cols[s->key_idx[k]].name);
+			gb_puts(&g, k ? ", " : "");
+			gb_puts(&g, q1);
+		}
+		bool any = false;
+		for (uint32_t i = 0; i < s->n_cols; i++) {
+			if (s->cols[i].key)
+				continue;
+			quote_ident(q1, sizeof(q1), s->cols[i].name);
+			gb_puts(&g, any ? ", " : ") DO UPDATE SET ");
+			gb_puts(&g, q1);
+			gb_puts(&g, " = EXCLUDED.");
+			gb_puts(&g, q1);
+			any = true;
+		}
+		if (!any)
+			gb_puts(&g, ") DO NOTHING");
+	}
+	s->upsert_tail = strdup(g.p ? g.p : "");
+	mi_free(g.p);
+	if (!s->insert_head || !s->upsert_tail)
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- connecting (control thread: blocking; workers: through io_uring) ---- */
+
+static PGconn *start_connect(const struct pgsink_conf *c, const struct pgsink_shared *s)
+{
+	const char *keys[] = {"dbname", "password", "application_name", NULL};
+	const char *vals[] = {c->dsn, s->password, "sluice", NULL};
+	if (!s->password) {
+		keys[1] = "application_name";
+		vals[1] = "sluice";
+		keys[2] = NULL;
+		vals[2] = NULL;
+	}
+	return PQconnectStartParams(keys, vals, 1);
+}
+
+/* Where we talk to, for messages: host:port/db, never the password. */
+static void conn_name(PGconn *conn, char *buf, size_t cap)
+{
+	if (!conn) {
+		snprintf(buf, cap, "(no connection)");
+		return;
+	}
+	snprintf(buf, cap, "%s:%s/%s", PQhost(conn) ? PQhost(conn) : "?",
+		 PQport(conn) ? PQport(conn) : "?", PQdb(conn) ? PQdb(conn) : "?");
+}
+
+static void poll_done(struct sl_worker *w, struct sl_io *io, int res)
+{
+	struct pgsink_state *st = (struct pgsink_state *)((char *)io - offsetof(struct pgsink_state,
+									       poll_io));
+	w->inflight_io--;
+	st->poll_done = true;
+	st->poll_res = res;
+}
+
+/* Waits on the worker's io_uring until the connection's socket is
+ * readable (or writable), or timeout_ms passes. */
+static void wait_socket(struct sl_worker *w, struct pgsink_state *st, bool want_write,
+			int64_t timeout_ms)
+{
+	int fd = PQsocket(st->conn);
+	if (fd < 0)
+		return;
+	st->poll_done = false;
+	st->poll_io.done = poll_done;
+	struct io_uring_sqe *sqe = sl_worker_sqe(w);
+	io_uring_prep_poll_add(sqe, fd, want_write ? POLLOUT : POLLIN);
+	io_uring_sqe_set_data(sqe, &st->poll_io);
+	w->inflight_io++;
+	int64_t until = sl_now_ns() + timeout_ms * 1000000;
+	while (!st->poll_done) {
+		if (sl_now_ns() > until) {
+			/* Give up waiting: cancel the poll and let it land. */
+			struct io_uring_sqe *c = sl_worker_sqe(w);
+			io_uring_prep_poll_remove(c, (__u64)(uintptr_t)&st->poll_io);
+			io_uring_sqe_set_data(c, NULL);
+			until = INT64_MAX;
+		}
+		if (sl_worker_wait_io(w) < 0)
+			break;
+	}
+}
+
+/* Connects (or reconnects) with backoff; false once the job is stopping. */
+static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	const struct pgsink_shared *s = ni->node->shared;
+	int64_t backoff = 100;
+	for (int attempt = 0;; attempt++) {
+		if (st->conn)
+			PQfinish(st->conn);
+		st->conn = start_connect(c, s);
+		if (st->conn && PQstatus(st->conn) != CONNECTION_BAD) {
+			PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+			int64_t deadline = sl_now_ns() + 10000000000ll;
+			while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED &&
+			       sl_now_ns() < deadline) {
+				wait_socket(w, st, ps == PGRES_POLLING_WRITING, 1000);
+				ps = PQconnectPoll(st->conn);
+			}
+			if (ps == PGRES_POLLING_OK) {
+				PGresult *r = PQexec(st->conn,
+						     "SET standard_conforming_strings = on; "
+						     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");
+				PQclear(r);
+				PQsetnonblocking(st->conn, 1);
+				if (attempt)
+					sl_log(SL_LOG_INFO, (int)w->id, ni->node->name,
+					       "msg=\"reconnected to PostgreSQL\" attempts=%d", attempt + 1);
+				return true;
+			}
+		}
+		char where[256], q[600];
+		conn_name(st->conn, where, sizeof(where));
+		const char *why = st->conn ? PQerrorMessage(st->conn) : "out of memory";
+		uint64_t sup;
+		if (sl_ratelimit_ok(&st->rl, &sup))
+			sl_log(SL_LOG_WARN, (int)w->id, ni->node->name,
+			       "msg=\"cannot connect to PostgreSQL: retrying\" at=%s reason=%s "
+			       "retry_ms=%" PRId64,
+			       where, sl_log_quote(why, strcspn(why, "\n"), q, sizeof(q)), backoff);
+		if (sl_worker_stopping(w) && atomic_load(&w->eng->exit_now))
+			return false;
+		int64_t until = sl_now_ns() + backoff * 1000000;
+		while (sl_now_ns() < until && !atomic_load(&w->eng->exit_now)) {
+			struct timespec ts = {0, 20 * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (atomic_load(&w->eng->exit_now))
+			return false;
+		backoff = backoff * 2 > c->retry_max_ms ? c->retry_max_ms : backoff * 2;
+	}
+}
+
+/* ---- results ---- */
+
+/* Sends sql and waits for every result. 0, or -EIO with PostgreSQL's
+ * message in err (sqlstate too); -ECONNRESET when the connection broke. */
+static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql, char *err,
+		     size_t cap, char *sqlstate)
+{
+	if (sqlstate)
+		sqlstate[0] = '\0';
+	if (!PQsendQuery(st->conn, sql)) {
+		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
+		return PQstatus(st->conn) == CONNECTION_BAD ? -ECONNRESET : -EIO;
+	}
+	int f;
+	while ((f = PQflush(st->conn)) == 1)
+		wait_socket(w, st, true, 1000);
+	if (f < 0) {
+		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
+		return -ECONNRESET;
+	}
+	int rc = 0;
+	for (;;) {
+		while (PQisBusy(st->conn)) {
+			wait_socket(w, st, false, 1000);
+			if (!PQconsumeInput(st->conn)) {
+				snprintf(err, cap, "%s", PQerrorMessage(st->conn));
+				return -ECONNRESET;
+			}
+		}
+		PGresult *r = PQgetResult(st->conn);
+		if (!r)
+			break;
+		ExecStatusType es = PQresultStatus(r);
+		if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && rc == 0) {
+			const char *m = PQresultErrorMessage(r);
+			snprintf(err, cap, "%.*s", (int)strcspn(m, "\n"), m);
+			const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			if (sqlstate && ss)
+				snprintf(sqlstate, 6, "%s", ss);
+			rc = PQstatus(st->conn) == CONNECTION_BAD ? -ECONNRESET : -EIO;
+		}
+		PQclear(r);
+	}
+	if (rc == 0 && PQstatus(st->conn) == CONNECTION_BAD) {
+		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
+		rc = -ECONNRESET;
+	}
+	return rc;
+}
+
+/* ---- rendering rows ---- */
+
+/* A value as a quoted literal ('' doubled); false for what PostgreSQL text
+ * cannot hold (a NUL byte). */
+static bool put_literal(struct growbuf *g, const struct sl_field *f, const struct sl_batch *b,
+			uint32_t col, uint32_t r)
+{
+	if (!sl_batch_is_valid(b, col, r))
+		return gb_puts(g, "NULL");
+	if (f->type == SL_T_STRING) {
+		uint32_t len;
+		const char *s = sl_batch_str(b, col, r, &len);
+		if (memchr(s, '\0', len))
+			return false;
+		if (!gb_reserve(g, 2 * (size_t)len + 3))
+			return false;
+		char *o = g->p + g->len;
+		*o++ = '\'';
+		for (uint32_t i = 0; i < len; i++) {
+			if (s[i] == '\'')
+				*o++ = '\'';
+			*o++ = s[i];
+		}
+		*o++ = '\'';
+		g->len = (size_t)(o - g->p);
+		g->p[g->len] = '\0';
+		return true;
+	}
+	char buf[64];
+	buf[0] = '\'';
+	int n = sl_value_format_field(f, b->cols[col].v[r], buf + 1);
+	buf[1 + n] = '\'';
+	return gb_put(g, buf, (size_t)n + 2);
+}
+
+static int pgsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	struct pgsink_state *st = mi_zalloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	ni->state = st;
+	st->dedup = sl_table_new(8);
+	if (!st->dedup)
+		return -ENOMEM;
+	st->rl.burst = 1;
+	return connect_worker(w, ni, st) ? 0 : -ECONNREFUSED;
+}
+
+static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	(void)w;
+	struct pgsink_state *st = ni->state;
+	if (!st)
+		return;
+	if (st->conn)
+		PQfinish(st->conn); /* an open or prepared-but-not-committed transaction stays with the server */
+	mi_free(st->rows);
+	mi_free(st->keys.p);
+	mi_free(st->text.p);
+	mi_free(st->sql.p);
+	mi_free(st->inflight_rows_text.p);
+	mi_free(st->epoch.p);
+	sl_table_free(st->dedup);
+	mi_free(st);
+	ni->state = NULL;
+}
+
+/* ---- sending ---- */
+
+static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st);
+
+/* Runs sql; on a broken connection reconnects (replaying the open
+ * transaction) and tries again. Statement errors come back as -EIO. */
+static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
+		   const char *sql, char *err, size_t cap, char *sqlstate)
+{
+	for (;;) {
+		int rc = exec_wait(w, st, sql, err, cap, sqlstate);
+		if (rc != -ECONNRESET)
+			return rc;
+		char q[600];
+		sl_log(SL_LOG_WARN, (int)w->id, ni->node->name,
+		       "msg=\"PostgreSQL connection lost: reconnecting\" reason=%s",
+		       sl_log_quote(err, strlen(err), q, sizeof(q)));
+		if ((rc = reconnect_replay(w, ni, st)) < 0)
+			return rc;
+	}
+}
+
+static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	if (!connect_worker(w, ni, st))
+		return -ECONNABORTED;
+	if (!st->txn_open || st->epoch.len == 0)
+		return 0;
+	/* The transaction died with the connection: run it again. */
+	char err[1024];
+	int rc = exec_wait(w, st, st->epoch.p, err, sizeof(err), NULL);
+	if (rc == -ECONNRESET)
+		return reconnect_replay(w, ni, st);
+	if (rc < 0) {
+		sl_worker_fail(w, ni, rc, "replaying the transaction after a reconnect: %s", err);
+		return rc;
+	}
+	return 0;
+}
+
+static void dead_row(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
+		     const char *tuple, size_t len, const char *why)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	st->dead_rows++;
+	sl_worker_bad_input(w, ni, c->table, why, tuple, len);
+}
+
+/* The statement of the pending rows (last change per key), into st->sql;
+ * their tuples into inflight_rows_text (one per line, 'u' or 'd' first). */
+static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	const struct pgsink_shared *s = ni->node->shared;
+	st->sql.len = 0;
+	st->inflight_rows_text.len = 0;
+	bool ok = true;
+	uint32_t n_up = 0, n_del = 0;
+	/* Newest first: the first time a key shows up is its last change. */
+	for (uint32_t i = st->n_rows; i-- > 0;) {
+		struct pg_row *r = &st->rows[i];
+		if (c->mode == MODE_UPSERT) {
+			bool created;
+			void *v = sl_table_upsert(st->dedup, st->keys.p + r->key_off, r->key_len,
+						  r->hash, &created);
+			if (!v)
+				return -ENOMEM;
+			if (!created) {
+				r->op = 0; /* superseded */
+				continue;
+			}
+		}
+		if (r->op == 'u')
+			n_up++;
+		else
+			n_del++;
+	}
+	/* The table is a scratch set: empty it by making a new one. */
+	if (c->mode == MODE_UPSERT) {
+		sl_table_free(st->dedup);
+		st->dedup = sl_table_new(8);
+		if (!st->dedup)
+			return -ENOMEM;
+	}
+	if (n_del) {
+		ok &= gb_puts(&st->sql, "DELETE FROM ");
+		ok &= gb_puts(&st->sql, s->qtable);
+		ok &= gb_puts(&st->sql, " WHERE ");
+		bool first = true;
+		for (uint32_t i = 0; i < st->n_rows; i++) {
+			struct pg_row *r = &st->rows[i];
+			if (r->op != 'd')
+				continue;
+			ok &= gb_puts(&st->sql, first ? "" : " OR ");
+			ok &= gb_put(&st->sql, st->text.p + r->cond_off, r->cond_len);
+			ok &= gb_puts(&st->inflight_rows_text, "d");
+			ok &= gb_put(&st->inflight_rows_text, st->text.p + r->cond_off, r->cond_len);
+			ok &= gb_puts(&st->inflight_rows_text, "\n");
+			first = false;
+		}
+		ok &= gb_puts(&st->sql, ";\n");
+	}
+	if (n_up) {
+		ok &= gb_puts(&st->sql, s->insert_head);
+		bool first = true;
+		for (uint32_t i = 0; i < st->n_rows; i++) {
+			struct pg_row *r = &st->rows[i];
+			if (r->op != 'u')
+				continue;
+			ok &= gb_puts(&st->sql, first ? "" : ",");
+			ok &= gb_put(&st->sql, st->text.p + r->tup_off, r->tup_len);
+			ok &= gb_puts(&st->inflight_rows_text, "u");
+			ok &= gb_put(&st->inflight_rows_text, st->text.p + r->tup_off, r->tup_len);
+			ok &= gb_puts(&st->inflight_rows_text, "\n");
+			first = false;
+		}
+		ok &= gb_puts(&st->sql, s->upsert_tail);
+		ok &= gb_puts(&st->sql, ";\n");
+	}
+	st->n_rows = 0;
+	st->keys.len = 0;
+	st->text.len = 0;
+	return ok ? 0 : -ENOMEM;
+}
+
+/* The statement failed: every row on its own (under a savepoint inside a
+ * transaction); the refused ones are dead letters with the server's reason. */
+static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_shared *s = ni->node->shared;
+	struct growbuf one = {0};
+	char err[1024];
+	int rc = 0;
+	for (char *line = st->inflight_rows_text.p; rc == 0 && line && *line;) {
+		char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char op = line[0];
+		one.len = 0;
+		bool ok = true;
+		if (st->txn_open)
+			ok &= gb_puts(&one, "SAVEPOINT sluice_row;\n");
+		if (op == 'd') {
+			ok &= gb_puts(&one, "DELETE FROM ");
+			ok &= gb_puts(&one, s->qtable);
+			ok &= gb_puts(&one, " WHERE ");
+			ok &= gb_put(&one, line + 1, len - 1);
+		} else {
+			ok &= gb_puts(&one, s->insert_head);
+			ok &= gb_put(&one, line + 1, len - 1);
+			ok &= gb_puts(&one, s->upsert_tail);
+		}
+		ok &= gb_puts(&one, ";\n");
+		if (!ok) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = run_sql(w, ni, st, one.p, err, sizeof(err), NULL);
+		if (rc == -EIO) {
+			dead_row(w, ni, st, line + 1, len - 1, err);
+			rc = 0;
+			if (st->txn_open) {
+				rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_row;", err,
+					     sizeof(err), NULL);
+				if (rc < 0)
+					sl_worker_fail(w, ni, rc, "rolling back a row: %s", err);
+			}
+		} else if (rc == 0 && st->txn_open) {
+			if (!gb_puts(&st->epoch, one.p))
+				rc = -ENOMEM;
+			else
+				rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_row;", err,
+					     sizeof(err), NULL);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	mi_free(one.p);
+	return rc;
+}
+
+/* Sends the pending rows and waits for the answer. */
+static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	if (st->n_rows == 0 || st->await_id)
+		return 0;
+	int rc = build_sql(ni, st);
+	if (rc < 0)
+		return rc;
+	if (st->sql.len == 0)
+		return 0;
+	char err[1024];
+	if (c->delivery == DELIVERY_EXACTLY_ONCE && !st->txn_open) {
+		rc = run_sql(w, ni, st, "BEGIN", err, sizeof(err), NULL);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "BEGIN: %s", err);
+			return rc;
+		}
+		st->txn_open = true;
+		st->epoch.len = 0;
+		if (!gb_puts(&st->epoch, "BEGIN;\n"))
+			return -ENOMEM;
+	}
+	if (st->txn_open) {
+		/* A savepoint, so a failing batch can be retried row by row. */
+		char *batch = mi_malloc(st->sql.len + 64);
+		if (!batch)
+			return -ENOMEM;
+		snprintf(batch, st->sql.len + 64, "SAVEPOINT sluice_batch;\n%s", st->sql.p);
+		rc = run_sql(w, ni, st, batch, err, sizeof(err), NULL);
+		mi_free(batch);
+		if (rc == 0) {
+			if (!gb_puts(&st->epoch, st->sql.p))
+				return -ENOMEM;
+			rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_batch;", err, sizeof(err),
+				     NULL);
+		} else if (rc == -EIO) {
+			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", err,
+				     sizeof(err), NULL);
+			if (rc == 0)
+				rc = retry_rows(w, ni, st);
+		}
+	} else {
+		rc = run_sql(w, ni, st, st->sql.p, err, sizeof(err), NULL);
+		if (rc == -EIO)
+			rc = retry_rows(w, ni, st);
+	}
+	if (rc < 0 && rc != -ECONNABORTED)
+		sl_worker_fail(w, ni, rc, "writing to PostgreSQL: %s", err);
+	return rc == -ECONNABORTED ? 0 : rc;
+}
+
+/* ---- process ---- */
+
+static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_batch *in)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	const struct pgsink_shared *s = ni->node->shared;
+	struct pgsink_state *st = ni->state;
+	const struct sl_schema *sch = &ni->node->schema;
+	uint8_t key[SL_KEY_MAX_BYTES];
+	for (uint32_t r = 0; r < in->n_rows; r++) {
+		uint8_t kind = in->kind[r];
+		uint8_t op;
+		if (kind == SL_KIND_UPDATE_BEFORE)
+			continue;
+		if (kind == SL_KIND_DELETE) {
+			if (c->mode == MODE_APPEND)
+				continue;
+			op = 'd';
+		} else {
+			op = 'u';
+		}
+		if (st->n_rows == st->cap_rows) {
+			uint32_t cap = st->cap_rows ? st->cap_rows * 2 : 1024;
+			struct pg_row *nr = mi_realloc(st->rows, cap * sizeof(*nr));
+			if (!nr)
+				return -ENOMEM;
+			st->rows = nr;
+			st->cap_rows = cap;
+		}
+		struct pg_row *pr = &st->rows[st->n_rows];
+		pr->op = op;
+		pr->key_off = (uint32_t)st->keys.len;
+		pr->key_len = 0;
+		pr->hash = 0;
+		if (s->n_keys) {
+			int kl = sl_key_encode(in, r, s->key_src, s->n_keys, key, sizeof(key));
+			if (kl < 0) {
+				sl_worker_bad_row(w, ni, c->table, "key longer than 4 KiB", in, r);
+				continue;
+			}
+			if (!gb_put(&st->keys, (const char *)key, (size_t)kl))
+				return -ENOMEM;
+			pr->key_len = (uint32_t)kl;
+			pr->hash = sl_key_hash(key, (size_t)kl);
+		}
+		size_t mark = st->text.len;
+		bool ok = true;
+		pr->tup_off = (uint32_t)st->text.len;
+		if (op == 'u') {
+			ok &= gb_puts(&st->text, "(");
+			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
+				if (i)
+					ok &= gb_puts(&st->text, ",");
+				ok &= put_literal(&st->text, &sch->fields[s->cols[i].src], in,
+						  s->cols[i].src, r);
+			}
+			ok &= gb_puts(&st->text, ")");
+			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
+			pr->cond_off = pr->cond_len = 0;
+		} else {
+			pr->cond_off = (uint32_t)st->text.len;
+			ok &= gb_puts(&st->text, "(");
+			for (uint32_t k = 0; k < s->n_keys && ok; k++) {
+				char q[2 * SL_NAME_MAX + 4];
+				quote_ident(q, sizeof(q), s->cols[s->key_idx[k]].name);
+				if (k)
+					ok &= gb_puts(&st->text, " AND ");
+				ok &= gb_puts(&st->text, q);
+				if (!sl_batch_is_valid(in, s->key_src[k], r)) {
+					ok &= gb_puts(&st->text, " IS NULL");
+				} else {
+					ok &= gb_puts(&st->text, " = ");
+					ok &= put_literal(&st->text, &sch->fields[s->key_src[k]], in,
+							  s->key_src[k], r);
+				}
+			}
+			ok &= gb_puts(&st->text, ")");
+			pr->cond_len = (uint32_t)(st->text.len - pr->cond_off);
+			pr->tup_len = 0;
+		}
+		if (!ok) {
+			st->text.len = mark;
+			st->keys.len = pr->key_off;
+			sl_worker_bad_row(w, ni, c->table,
+					  "a string holds a NUL byte, which PostgreSQL text cannot store",
+					  in, r);
+			continue;
+		}
+		if (st->n_rows++ == 0)
+			st->first_ns = w->now_ns;
+		if (st->n_rows >= (uint64_t)c->batch_rows || st->text.len >= PG_MAX_SQL / 2) {
+			int rc = flush_rows(w, ni, st);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	sl_worker_sink_rows(w, ni, in, 0);
+	if (st->n_rows)
+		sl_worker_wake_at(w, st->first_ns + c->flush_interval_ms * 1000000);
+	return 0;
+}
+
+static void pgsink_tick(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	struct pgsink_state *st = ni->state;
+	if (!st->n_rows)
+		return;
+	int64_t due = st->first_ns + c->flush_interval_ms * 1000000;
+	if (now_ns >= due)
+		flush_rows(w, ni, st);
+	else
+		sl_worker_wake_at(w, due);
+}
+
+static int pgsink_finish(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	struct pgsink_state *st = ni->state;
+	int rc = flush_rows(w, ni, st);
+	/* exactly_once: the final checkpoint prepares and commits the rest. */
+	if (rc == 0 && c->delivery == DELIVERY_EXACTLY_ONCE && !w->eng->ckpt_on && st->txn_open) {
+		char err[1024];
+		rc = run_sql(w, ni, st, "COMMIT", err, sizeof(err), NULL);
+		st->txn_open = false;
+	}
+	return rc;
+}
+
+/* ---- two-phase commit ---- */
+
+static void gid_of(char *out, size_t cap, const char *job, const char *sink, uint32_t worker,
+		   uint64_t id)
+{
+	snprintf(out, cap, "sluice:%s:%s:%u:%" PRIu64, job, sink, worker, id);
+}
+
+static const char *const STATE_TABLE_DDL =
+	"CREATE TABLE IF NOT EXISTS sluice_sink_state (job text NOT NULL, sink text NOT NULL, "
+	"worker int NOT NULL, checkpoint_id bigint NOT NULL, updated timestamptz NOT NULL "
+	"DEFAULT now(), PRIMARY KEY (job, sink, worker))";
+
+/* At the barrier: everything sent, then (exactly_once) the epoch's
+ * transaction records the checkpoint and is prepared. */
+static int pgsink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	const struct pgsink_shared *s = ni->node->shared;
+	struct pgsink_state *st = ni->state;
+	if (st->await_id) {
+		/* The previous checkpoint failed after this sink prepared its
+		 * transaction: going on would break exactly-once. */
+		sl_worker_fail(w, ni, -EIO,
+			       "checkpoint %" PRIu64 " did not complete while its PostgreSQL "
+			       "transaction was prepared; restart from the latest checkpoint "
+			       "(--restore latest, or --supervise)",
+			       st->await_id);
+		return -EIO;
+	}
+	int rc = flush_rows(w, ni, st);
+	if (rc < 0 || c->delivery != DELIVERY_EXACTLY_ONCE)
+		return rc;
+	sl_snap_u32(out, w->id);
+	if (!st->txn_open) {
+		sl_snap_u8(out, 0); /* nothing written in this epoch */
+		return 0;
+	}
+	char gid[PG_GID_MAX + 1], sql[4 * PG_GID_MAX + 512], err[1024];
+	gid_of(gid, sizeof(gid), s->job, ni->node->name, w->id, w->ckpt_id);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO sluice_sink_state (job, sink, worker, checkpoint_id) VALUES ('%s', "
+		 "'%s', %u, %" PRIu64 ") ON CONFLICT (job, sink, worker) DO UPDATE SET "
+		 "checkpoint_id = EXCLUDED.checkpoint_id, updated = now();\nPREPARE TRANSACTION "
+		 "'%s';",
+		 s->job, ni->node->name, w->id, w->ckpt_id, gid);
+	if (!gb_puts(&st->epoch, sql))
+		return -ENOMEM;
+	/* The PREPARE is part of the replayable epoch: after a reconnect
+	 * replay_epoch runs it all again. */
+	rc = run_sql(w, ni, st, sql, err, sizeof(err), NULL);
+	if (rc < 0) {
+		sl_worker_fail(w, ni, rc, "PREPARE TRANSACTION %s: %s", gid, err);
+		return rc;
+	}
+	st->txn_open = false;
+	st->epoch.len = 0;
+	st->await_id = w->ckpt_id;
+	sl_snap_u8(out, 1);
+	sl_snap_str(out, gid);
+	sl_snap_u64(out, w->ckpt_id);
+	return 0;
+}
+
+static void pgsink_committed(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t id)
+{
+	struct pgsink_state *st = ni->state;
+	if (st->await_id && id >= st->await_id) {
+		st->await_id = 0;
+		if (st->n_rows) /* what waited goes out on the next tick */
+			sl_worker_wake_at(w, w->now_ns);
+	}
+}
+
+/* Control side: a connection of the sink's own, made on demand. */
+static PGconn *ctl_conn(const struct sl_node *n, char *err, size_t cap)
+{
+	const struct pgsink_conf *c = n->conf;
+	struct pgsink_shared *s = n->shared;
+	if (s->ctl && PQstatus(s->ctl) == CONNECTION_OK)
+		return s->ctl;
+	if (s->ctl)
+		PQfinish(s->ctl);
+	s->ctl = start_connect(c, s);
+	if (s->ctl) {
+		PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+		int64_t deadline = sl_now_ns() + 10000000000ll;
+		while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED && sl_now_ns() < deadline) {
+			struct pollfd p = {PQsocket(s->ctl), ps == PGRES_POLLING_WRITING ? POLLOUT : POLLIN,
+					   0};
+			poll(&p, 1, 1000);
+			ps = PQconnectPoll(s->ctl);
+		}
+	}
+	if (!s->ctl || PQstatus(s->ctl) != CONNECTION_OK) {
+		snprintf(err, cap, "sink '%s': cannot connect to PostgreSQL: %s", n->name,
+			 s->ctl ? PQerrorMessage(s->ctl) : "out of memory");
+		if (s->ctl)
+			PQfinish(s->ctl);
+		s->ctl = NULL;
+		return NULL;
+	}
+	return s->ctl;
+}
+
+static int ctl_exec(PGconn *conn, const char *sql, char *err, size_t cap, char *sqlstate,
+		    PGresult **keep)
+{
+	PGresult *r = PQexec(conn, sql);
+	ExecStatusType es = PQresultStatus(r);
+	int rc = 0;
+	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+		const char *m = PQresultErrorMessage(r);
+		snprintf(err, cap, "%.*s", (int)strcspn(m, "\n"), m);
+		const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (sqlstate)
+			snprintf(sqlstate, 6, "%s", ss ? ss : "");
+		rc = -EIO;
+	}
+	if (keep && rc == 0)
+		*keep = r;
+	else
+		PQclear(r);
+	return rc;
+}
+
+static int pgsink_commit(const struct sl_node *n, const struct sl_blob *blob, int phase, char *err,
+			 size_t cap)
+{
+	const struct pgsink_conf *c = n->conf;
+	struct pgsink_shared *s = n->shared;
+	if (c->delivery != DELIVERY_EXACTLY_ONCE || phase != SL_COMMIT_PUBLISH || blob->len == 0)
+		return 0; /* SYNC: a prepared transaction is durable already */
+	struct sl_snapread r;
+	sl_snapread_init(&r, blob->p, blob->len);
+	uint32_t worker = sl_snapread_u32(&r);
+	if (!sl_snapread_u8(&r))
+		return 0;
+	char gid[PG_GID_MAX + 1];
+	sl_snapread_str(&r, gid, sizeof(gid));
+	uint64_t id = sl_snapread_u64(&r);
+	if (r.bad) {
+		snprintf(err, cap, "sink '%s': damaged transaction record", n->name);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	int rc = -EIO;
+	/* A server restarting: try again for a while (backoff up to 2 s). */
+	for (int attempt = 0, wait_ms = 100; attempt < 25; attempt++) {
+		PGconn *conn = ctl_conn(n, err, cap);
+		if (!conn || PQstatus(conn) == CONNECTION_BAD) {
+			struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+			nanosleep(&ts, NULL);
+			wait_ms = wait_ms * 2 > 2000 ? 2000 : wait_ms * 2;
+			continue;
+		}
+		char sql[PG_GID_MAX + 64], state[8], why[512];
+		snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", gid);
+		rc = ctl_exec(conn, sql, why, sizeof(why), state, NULL);
+		if (rc < 0 && strcmp(state, "42704") == 0) {
+			/* Not prepared (any more): committed before, if the state
+			 * table says this checkpoint (or a later one) is in. */
+			PGresult *res = NULL;
+			snprintf(sql, sizeof(sql),
+				 "SELECT checkpoint_id FROM sluice_sink_state WHERE job = '%s' AND "
+				 "sink = '%s' AND worker = %u",
+				 s->job, n->name, worker);
+			if (ctl_exec(conn, sql, why, sizeof(why), NULL, &res) == 0) {
+				if (PQntuples(res) == 1 &&
+				    strtoull(PQgetvalue(res, 0, 0), NULL, 10) >= id)
+					rc = 0;
+				PQclear(res);
+			}
+			if (rc < 0)
+				snprintf(why, sizeof(why),
+					 "prepared transaction %s is gone and sluice_sink_state does not "
+					 "show checkpoint %" PRIu64 ": its rows are lost",
+					 gid, id);
+		}
+		if (rc < 0)
+			snprintf(err, cap, "sink '%s': COMMIT PREPARED: %s", n->name, why);
+		if (rc == 0 || PQstatus(conn) != CONNECTION_BAD)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Before start: the state table exists; prepared transactions of this sink
+ * that no restored checkpoint committed are rolled back. */
+static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, uint32_t n_keep)
+{
+	(void)keep;
+	(void)n_keep;
+	const struct pgsink_conf *c = n->conf;
+	struct pgsink_shared *s = n->shared;
+	if (c->delivery != DELIVERY_EXACTLY_ONCE)
+		return 0;
+	char err[1024];
+	pthread_mutex_lock(&s->lock);
+	PGconn *conn = ctl_conn(n, err, sizeof(err));
+	int rc = conn ? 0 : -ECONNREFUSED;
+	if (conn)
+		rc = ctl_exec(conn, STATE_TABLE_DDL, err, sizeof(err), NULL, NULL);
+	PGresult *res = NULL;
+	char sql[512];
+	if (rc == 0) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'sluice:%s:%s:%%' AND "
+			 "database = current_database()",
+			 s->job, n->name);
+		rc = ctl_exec(conn, sql, err, sizeof(err), NULL, &res);
+	}
+	uint32_t rolled = 0;
+	for (int i = 0; rc == 0 && res && i < PQntuples(res); i++) {
+		char q[PG_GID_MAX + 64];
+		snprintf(q, sizeof(q), "ROLLBACK PREPARED '%s'", PQgetvalue(res, i, 0));
+		rc = ctl_exec(conn, q, err, sizeof(err), NULL, NULL);
+		rolled++;
+	}
+	if (res)
+		PQclear(res);
+	pthread_mutex_unlock(&s->lock);
+	if (rc < 0) {
+		char q[1200];
+		sl_log(SL_LOG_ERROR, -1, n->name, "msg=\"cannot recover the sink\" reason=%s",
+		       sl_log_quote(err, strlen(err), q, sizeof(q)));
+		return rc;
+	}
+	if (rolled)
+		sl_log(SL_LOG_INFO, -1, n->name,
+		       "msg=\"rolled back prepared transactions no checkpoint covers\" count=%u",
+		       rolled);
+	return 0;
+}
+
+static const char *pgsink_describe(const struct sl_node *n, char *buf, size_t cap)
+{
+	const struct pgsink_conf *c = n->conf;
+	snprintf(buf, cap, "PostgreSQL table %s (%s, %s)", c->table, modes[c->mode],
+		 deliveries[c->delivery]);
+	return buf;
+}
+
+const struct sl_plugin sl_plugin_postgres_sink = {
+	.name = "postgres",
+	.kind = SL_NODE_SINK,
+	.summary = "PostgreSQL table: changelog upserts/deletes in batches, exactly-once with "
+		   "prepared transactions",
+	.options = pgsink_options,
+	.conf_bytes = sizeof(struct pgsink_conf),
+	.prepare = pgsink_prepare,
+	.release = pgsink_release,
+	.open = pgsink_open,
+	.close = pgsink_close,
+	.process = pgsink_process,
+	.tick = pgsink_tick,
+	.finish = pgsink_finish,
+	.describe = pgsink_describe,
+	.snapshot = pgsink_snapshot,
+	.commit = pgsink_commit,
+	.committed = pgsink_committed,
+	.recover = pgsink_recover,
+};
