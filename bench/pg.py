@@ -10,9 +10,9 @@ name, address, phone, id_number varchar(18), updated_time timestamptz):
   pg_copy            psql COPY of N rows from a CSV file (the raw ceiling)
   pg_copy_merge      COPY into a temporary table + one INSERT … ON CONFLICT
                      merge (what an upsert through COPY would cost)
-  sluice_upsert_alo  the same CSV through a file source -> postgres sink (multi-row
-                     INSERT … ON CONFLICT
-                     batches of 5000), at_least_once
+  sluice_upsert_alo  the same CSV through a file source -> postgres sink
+                     (multi-row INSERT … ON CONFLICT, batches of 5000),
+                     at_least_once
   sluice_upsert_eo   the same, exactly_once (checkpoint every 1 s, prepared
                      transactions)
 """
