@@ -24,7 +24,6 @@ struct sl_ckpt_conf {
 	int64_t timeout_ms;
 	int64_t min_pause_ms;
 	int64_t tolerable_failures;
-	int64_t full_every;
 	int64_t zstd_level;
 	struct sl_pos pos;
 };
