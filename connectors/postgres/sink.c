@@ -818,17 +818,17 @@ static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 	}
 	if (st->txn_open) {
 		/* A savepoint, so a failing batch can be retried row by row. */
-		char *batch = mi_malloc(st->sql.len + 64);
+		/* One round trip: an error skips the rest, RELEASE included. */
+		char *batch = mi_malloc(st->sql.len + 96);
 		if (!batch)
 			return -ENOMEM;
-		snprintf(batch, st->sql.len + 64, "SAVEPOINT sluice_batch;\n%s", st->sql.p);
+		snprintf(batch, st->sql.len + 96,
+			 "SAVEPOINT sluice_batch;\n%sRELEASE SAVEPOINT sluice_batch;", st->sql.p);
 		rc = run_sql(w, ni, st, batch, err, sizeof(err), NULL);
 		mi_free(batch);
 		if (rc == 0) {
 			if (!gb_puts(&st->epoch, st->sql.p))
 				return -ENOMEM;
-			rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_batch;", err, sizeof(err),
-				     NULL);
 		} else if (rc == -EIO) {
 			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", err,
 				     sizeof(err), NULL);

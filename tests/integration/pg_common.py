@@ -7,7 +7,7 @@ are absent.
     pg = PgServer("cdc")                 # initdb + start
     pg.sql("CREATE TABLE t (id int PRIMARY KEY, v text)")
     rows = pg.sql("SELECT id, v FROM t ORDER BY id")   # [["1", "a"], ...]
-    dsn = pg.dsn()                       # host=127.0.0.1 port=N dbname=sluice user=sluice password=...
+    dsn = pg.dsn()       # host=127.0.0.1 port=N dbname=sluice user=sluice password=s3cret-pw
 
 Roles: `sluice` (LOGIN, REPLICATION, owns database `sluice`) has the password
 `s3cret-pw` and must give it over TCP (scram-sha-256), so tests can check how
@@ -251,10 +251,11 @@ host    replication  all        127.0.0.1/32   trust
         if self.running:
             return
         for attempt in range(3):
+            log_from = len(self.log())
             p = self._pg_ctl("start", "-w", "-t", str(timeout), check=False, timeout=timeout + 30)
             if p.returncode == 0 and self._wait_ready(timeout):
                 break
-            log = self.log()
+            log = self.log()[log_from:]
             self._pg_ctl("stop", "-m", "immediate", check=False)
             if "could not bind" in log or "Address already in use" in log:
                 self.port = free_port()
@@ -304,11 +305,15 @@ host    replication  all        127.0.0.1/32   trust
                 shutil.rmtree(self.dir, True)
 
     def _kill_leftover(self):
-        """If pg_ctl could not stop it, SIGKILL the postmaster we started (by its pid
-        file, never by name); its children exit when they see it gone."""
+        """If pg_ctl could not stop it, SIGKILL the postmaster we started: the pid in
+        our pid file, and only if that process runs on our data directory (never by
+        name); its children exit when they see it gone."""
         try:
             with open(os.path.join(self.data, "postmaster.pid")) as f:
                 pid = int(f.readline())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if self.data.encode() not in f.read():
+                    return
             os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError):
             pass
@@ -362,7 +367,8 @@ if __name__ == "__main__":
     check(pg.value("SHOW wal_level") == "logical", "wal_level is not logical")
     check(pg.value("SHOW max_prepared_transactions") == "20", "max_prepared_transactions")
     pg.sql("CREATE TABLE t (id int PRIMARY KEY, v text, x float8)")
-    pg.sql("INSERT INTO t VALUES (1, 'one', 1.5), (2, NULL, 'NaN'); INSERT INTO t VALUES (3, 'a b', -0.25)")
+    pg.sql("INSERT INTO t VALUES (1, 'one', 1.5), (2, NULL, 'NaN');\n"
+           "INSERT INTO t VALUES (3, 'a b', -0.25)")
     want = [["1", "one", "1.5"], ["2", "", "NaN"], ["3", "a b", "-0.25"]]
     got = pg.sql("SELECT id, v, x FROM t ORDER BY id")
     check(got == want, f"rows {got}, want {want}")
