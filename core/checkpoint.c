@@ -1256,9 +1256,11 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 	 * job fails and a restore repeats the publishing. */
 	struct collect_ctx c = {.k = k, .job = job, .phase = SL_COMMIT_PUBLISH};
 	int prc = for_each_record(k, &c);
-	uint64_t bytes = 0;
-	for (uint32_t i = 0; i < m->n_files; i++)
+	uint64_t bytes = 0, raw_bytes = 0;
+	for (uint32_t i = 0; i < m->n_files; i++) {
 		bytes += m->files[i].bytes;
+		raw_bytes += m->files[i].raw_bytes;
+	}
 	int64_t dur = mono_ms() - t0;
 	for (uint32_t w = 0; w < e->n_workers; w++)
 		sl_snap_free(&e->ckpt_snap[w]);
@@ -1267,6 +1269,7 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 	hr.ok = prc >= 0;
 	hr.duration_ms = dur;
 	hr.bytes = bytes;
+	hr.raw_bytes = raw_bytes;
 	hr.stall_ns = last_stall(e);
 	snprintf(hr.path, sizeof(hr.path), "%.250s", dir);
 	if (prc < 0)

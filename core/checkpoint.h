@@ -161,6 +161,7 @@ struct sl_ckpt_hist {
 	int64_t trigger_ms; /* wall clock */
 	int64_t duration_ms;
 	uint64_t bytes;
+	uint64_t raw_bytes; /* serialized state before compression */
 	uint64_t stall_ns; /* longest worker stall at its barrier */
 	char nonce[64];
 	char path[256];

@@ -309,6 +309,7 @@ static int ckpt_prepare(struct sl_engine *e, const struct sl_run_opts *opts)
 		return rc;
 	char path[4200];
 	const char *from = NULL;
+	e->restore_t0_ns = sl_now_ns(); /* restore_ms counts finding "latest" too */
 	if (opts->restore && strcmp(opts->restore, "latest") == 0) {
 		rc = sl_ckpt_latest(c->dir, path, sizeof(path));
 		if (rc == -ENOENT)
@@ -325,7 +326,9 @@ static int ckpt_prepare(struct sl_engine *e, const struct sl_run_opts *opts)
 	if (from) {
 		char err[1400];
 		int64_t t0 = sl_now_ns();
+		e->load_t0_ns = t0;
 		rc = sl_restore_load(job, from, &e->restore, err, sizeof(err));
+		e->load_t1_ns = sl_now_ns();
 		if (rc < 0) {
 			char q[1500];
 			sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"cannot restore\" reason=%s",
@@ -471,6 +474,7 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		exit(1);
 	}
 	pthread_barrier_wait(&e->ready);
+	int64_t ready_ns = sl_now_ns(); /* every worker set up (and restored) */
 	if (e->ckpt_on && !atomic_load(&e->failed)) {
 		int crc = sl_ckpt_start(e);
 		if (crc < 0) {
@@ -526,6 +530,11 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 		pthread_join(e->workers[i].thread, NULL);
 	struct sl_ckpt_stats cs;
 	sl_ckpt_get_stats(e, &cs);
+	if (opts->ckpt_history && opts->ckpt_history_n) {
+		uint64_t inp;
+		*opts->ckpt_history_n =
+		    sl_ckpt_history(e, opts->ckpt_history, SL_CKPT_HISTORY, &inp);
+	}
 	sl_ckpt_join(e);
 	sl_ckpt_free(e);
 	sl_progress_done(&prog);
@@ -543,6 +552,10 @@ int sl_engine_run(struct sl_job *job, const struct sl_run_opts *opts, struct sl_
 	out->checkpoint_last_bytes = cs.last_bytes;
 	out->checkpoints_failed = cs.failed;
 	out->restored_from = e->restore ? e->restore->m.id : 0;
+	if (e->restore) {
+		out->restore_load_ms = (double)(e->load_t1_ns - e->load_t0_ns) / 1e6;
+		out->restore_ms = (double)(ready_ns - e->restore_t0_ns) / 1e6;
+	}
 	rc = atomic_load(&e->failed);
 	if (rc)
 		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"job failed\" job=%s", job->name);

@@ -9,6 +9,7 @@
 
 struct sl_restore;
 struct sl_ckpt;
+struct sl_ckpt_hist;
 
 struct sl_run_opts {
 	int64_t workers;          /* >0 overrides the job and the CPU count */
@@ -16,6 +17,10 @@ struct sl_run_opts {
 	const char *summary_json; /* write the summary here at exit */
 	bool quiet;               /* no human summary */
 	const char *restore;      /* "latest" or a checkpoint/savepoint directory */
+	/* If set: the checkpoint history at exit, oldest first (up to
+	 * SL_CKPT_HISTORY entries; their count in *ckpt_history_n). */
+	struct sl_ckpt_hist *ckpt_history;
+	uint32_t *ckpt_history_n;
 };
 
 struct sl_summary {
@@ -40,6 +45,9 @@ struct sl_summary {
 	double checkpoint_last_ms;      /* duration of the last completed checkpoint */
 	uint64_t checkpoint_last_bytes;
 	bool already_complete;       /* the restored checkpoint was the job's last */
+	double restore_load_ms; /* reading, checking, decompressing the checkpoint (control thread) */
+	double restore_ms;      /* from the start of the restore (finding the checkpoint) until
+				 * every worker restored its nodes' state and is about to run */
 };
 
 struct sl_engine {
@@ -76,6 +84,8 @@ struct sl_engine {
 	uint32_t *ckpt_n_defer;          /* [n_workers] */
 	_Atomic uint64_t ckpt_written;   /* last checkpoint whose deferred parts were read */
 	struct sl_ckpt *ckpt;            /* the coordinator */
+	int64_t restore_t0_ns;           /* restore began (finding the checkpoint) */
+	int64_t load_t0_ns, load_t1_ns;  /* sl_restore_load: start, end */
 	int lock_fd;
 };
 

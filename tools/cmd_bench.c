@@ -1,6 +1,8 @@
 /* `sluice bench`: the reference workloads, one JSON line per run, each in its own process. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "connectors/generator/customer.h"
+#include "core/checkpoint.h"
 #include "core/engine.h"
 #include "core/job.h"
 #include "io/json.h"
@@ -23,30 +26,104 @@ struct bench_opts {
 	uint32_t n_workers;
 	const char *only;
 	const char *dir;
+	double ckpt_seconds; /* checkpoint-1m/-10m: run length (0: by key count) */
 };
 
 struct result {
 	struct sl_summary s;
 	double cpu_s;
 	int status;
+	double pre_ms;             /* fork to sl_engine_run: process start, job load */
+	struct sl_ckpt_hist *hist; /* [SL_CKPT_HISTORY] the run's checkpoints, when asked for */
+	uint32_t n_hist;
 };
+
+/* What a run does beyond the job: restore, stop itself, report checkpoints. */
+struct run_extra {
+	const char *restore;  /* sl_run_opts.restore */
+	double stop_in_s;     /* >0: the child asks itself to stop then (and every 50 ms after) */
+	bool want_hist;       /* fill res->hist, res->n_hist (caller frees hist) */
+};
+
+/* Workloads that run only when --only names them (or the group name): each
+ * takes well over 30 s. */
+static const char *const opt_in[] = {"checkpoint-1m", "checkpoint-10m", "checkpoint-reference",
+				     NULL};
+#define OPT_IN_GROUP "checkpoints"
+
+static bool named(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
 
 static bool wanted(const struct bench_opts *o, const char *name)
 {
+	bool optional = false;
+	for (const char *const *q = opt_in; *q; q++)
+		optional = optional || strcmp(*q, name) == 0;
 	if (!o->only)
-		return true;
-	size_t n = strlen(name);
-	for (const char *p = o->only; (p = strstr(p, name)); p += n)
-		if ((p == o->only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-			return true;
-	return false;
+		return !optional;
+	return named(o->only, name) || (optional && named(o->only, OPT_IN_GROUP));
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	size_t put = 0;
+	while (put < len) {
+		ssize_t n = write(fd, (const char *)buf + put, len - put);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		put += (size_t)n;
+	}
+	return 0;
+}
+
+/* In the child: asks the engine to stop after a delay, then again every
+ * 50 ms (a request before sl_engine_run installed its handlers, e.g. while a
+ * restore loads, is reset there; the next one lands). A signal from the
+ * parent could arrive before the handlers and kill the child. */
+static void *self_stop(void *arg)
+{
+	double s = *(const double *)arg;
+	usleep((useconds_t)(s * 1e6));
+	for (;;) {
+		sl_engine_request_stop();
+		usleep(50000);
+	}
+	return NULL;
 }
 
 /* Runs one job in a child process; stop_after_s > 0 sends SIGTERM then.
  * yaml is the job's text, or NULL to load path with the overrides sets. */
 static int run_job(const char *yaml, const char *path, char *const *sets, uint32_t n_sets,
-		   uint32_t workers, double stop_after_s, struct result *res)
+		   uint32_t workers, double stop_after_s, const struct run_extra *x,
+		   struct result *res)
 {
+	static const struct run_extra none;
+	if (!x)
+		x = &none;
+	res->hist = NULL;
+	res->n_hist = 0;
 	int fd[2];
 	if (pipe(fd) < 0)
 		return -errno;
@@ -74,18 +151,40 @@ static int run_job(const char *yaml, const char *path, char *const *sets, uint32
 			fputs(sl_diag_text(&d), stderr);
 			_exit(2);
 		}
-		struct sl_run_opts opts = {.workers = workers, .quiet = true};
+		struct sl_ckpt_hist *h = x->want_hist ? calloc(SL_CKPT_HISTORY, sizeof(*h)) : NULL;
+		uint32_t nh = 0;
+		struct sl_run_opts opts = {.workers = workers, .quiet = true, .restore = x->restore,
+					   .ckpt_history = h, .ckpt_history_n = &nh};
+		pthread_t stopper;
+		if (x->stop_in_s > 0 &&
+		    pthread_create(&stopper, NULL, self_stop, (void *)&x->stop_in_s) != 0)
+			_exit(3);
+		double pre_ms = (double)(sl_now_ns() - t0) / 1e6;
 		struct sl_summary s;
 		int rc = sl_engine_run(job, &opts, &s);
-		ssize_t w = write(fd[1], &s, sizeof(s));
-		_exit(rc == 0 && w == (ssize_t)sizeof(s) ? 0 : 1);
+		int wrc = write_full(fd[1], &s, sizeof(s));
+		if (wrc == 0)
+			wrc = write_full(fd[1], &pre_ms, sizeof(pre_ms));
+		if (wrc == 0 && h)
+			wrc = write_full(fd[1], &nh, sizeof(nh));
+		if (wrc == 0 && h)
+			wrc = write_full(fd[1], h, SL_CKPT_HISTORY * sizeof(*h));
+		_exit(rc == 0 && wrc == 0 ? 0 : 1);
 	}
 	close(fd[1]);
 	if (stop_after_s > 0) {
 		usleep((useconds_t)(stop_after_s * 1e6));
 		kill(pid, SIGTERM);
 	}
-	ssize_t n = read(fd[0], &res->s, sizeof(res->s));
+	int rrc = read_full(fd[0], &res->s, sizeof(res->s));
+	if (rrc == 0)
+		rrc = read_full(fd[0], &res->pre_ms, sizeof(res->pre_ms));
+	if (rrc == 0 && x->want_hist) {
+		res->hist = calloc(SL_CKPT_HISTORY, sizeof(*res->hist));
+		if (!res->hist || read_full(fd[0], &res->n_hist, sizeof(res->n_hist)) < 0 ||
+		    read_full(fd[0], res->hist, SL_CKPT_HISTORY * sizeof(*res->hist)) < 0)
+			rrc = -EIO;
+	}
 	close(fd[0]);
 	int status;
 	waitpid(pid, &status, 0);
@@ -96,20 +195,24 @@ static int run_job(const char *yaml, const char *path, char *const *sets, uint32
 		     (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
 		     (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
 	res->status = status;
-	if (n != (ssize_t)sizeof(res->s) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (rrc < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		free(res->hist);
+		res->hist = NULL;
+		res->n_hist = 0;
 		return -EIO;
+	}
 	return 0;
 }
 
 static int run_child(const char *yaml, uint32_t workers, double stop_after_s, struct result *res)
 {
-	return run_job(yaml, NULL, NULL, 0, workers, stop_after_s, res);
+	return run_job(yaml, NULL, NULL, 0, workers, stop_after_s, NULL, res);
 }
 
 /* The reference job (examples/customer-archive.yaml) with its sinks moved
  * under dir (or to blackholes) and its source switched to the file. */
 static int run_reference(const char *dir, const char *input, const char *sink_kind,
-			 uint64_t records, uint32_t workers, struct result *res)
+			 uint64_t records, uint32_t workers, const char *ckpt_dir, struct result *res)
 {
 	static const char *const sinks[] = {"id_check", "phone_check", "address_fix", "cleaning",
 					    "anomaly",  "standard",    "archive"};
@@ -150,7 +253,14 @@ static int run_reference(const char *dir, const char *input, const char *sink_ki
 		snprintf(buf[n], sizeof(buf[n]), "sources.customers.records=%" PRIu64, records);
 	sets[n] = buf[n];
 	n++;
-	return run_job(NULL, "examples/customer-archive.yaml", sets, n, workers, 0, res);
+	if (ckpt_dir) {
+		snprintf(buf[n], sizeof(buf[n]),
+			 "checkpoint={interval: 1s, dir: '%s', mode: exactly_once}", ckpt_dir);
+		sets[n] = buf[n];
+		n++;
+	}
+	struct run_extra x = {.want_hist = ckpt_dir != NULL};
+	return run_job(NULL, "examples/customer-archive.yaml", sets, n, workers, 0, &x, res);
 }
 
 static void print_result(const char *workload, uint32_t workers, const struct result *r,
@@ -243,13 +353,181 @@ static void limit_run(const char *path)
 	free(buf);
 }
 
+/* ---- checkpoints ---- */
+
+static int rm_rf(const char *path)
+{
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd) == 0 ? 0 : -EIO;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest value with at least q of the values at or below it. */
+static int64_t quantile(const int64_t *sorted, uint32_t n, double q)
+{
+	if (n == 0)
+		return 0;
+	uint32_t k = (uint32_t)ceil(q * n);
+	return sorted[(k ? k : 1) - 1];
+}
+
+/*
+ * Appends the checkpoint figures of a run's history (h[n], oldest first) to
+ * out as JSON fields. full_share > 0: only completed checkpoints whose
+ * serialized state is at least that share of the largest, i.e. those taken
+ * once the state was built up (the keyed runs start empty).
+ */
+static void ckpt_figures(const struct sl_ckpt_hist *h, uint32_t nh, double full_share, char *out,
+			 size_t cap)
+{
+	uint64_t max_raw = 0, max_stall_all = 0;
+	uint32_t failed = 0;
+	for (uint32_t i = 0; i < nh; i++) {
+		if (h[i].raw_bytes > max_raw)
+			max_raw = h[i].raw_bytes;
+		if (h[i].stall_ns > max_stall_all)
+			max_stall_all = h[i].stall_ns;
+		failed += !h[i].ok;
+	}
+	int64_t dur[SL_CKPT_HISTORY], stall[SL_CKPT_HISTORY];
+	uint32_t n = 0;
+	double bytes = 0, raw = 0;
+	for (uint32_t i = 0; i < nh; i++) {
+		if (!h[i].ok || (full_share > 0 && (double)h[i].raw_bytes < full_share * (double)max_raw))
+			continue;
+		dur[n] = h[i].duration_ms;
+		stall[n] = (int64_t)h[i].stall_ns;
+		bytes += (double)h[i].bytes;
+		raw += (double)h[i].raw_bytes;
+		n++;
+	}
+	qsort(dur, n, sizeof(*dur), cmp_i64);
+	qsort(stall, n, sizeof(*stall), cmp_i64);
+	snprintf(out, cap,
+		 ",\"checkpoints_seen\":%u,\"checkpoints_failed_seen\":%u,\"checkpoints_measured\":%u,"
+		 "\"ckpt_p50_ms\":%" PRId64 ",\"ckpt_p99_ms\":%" PRId64 ",\"ckpt_max_ms\":%" PRId64
+		 ",\"stall_p50_ms\":%.3f,\"stall_p99_ms\":%.3f,\"stall_max_ms\":%.3f,"
+		 "\"stall_max_all_ms\":%.3f,\"bytes_per_ckpt\":%.0f,\"raw_bytes_per_ckpt\":%.0f",
+		 nh, failed, n, quantile(dur, n, 0.5), quantile(dur, n, 0.99), n ? dur[n - 1] : 0,
+		 (double)quantile(stall, n, 0.5) / 1e6, (double)quantile(stall, n, 0.99) / 1e6,
+		 n ? (double)stall[n - 1] / 1e6 : 0.0, (double)max_stall_all / 1e6,
+		 n ? bytes / n : 0.0, n ? raw / n : 0.0);
+}
+
+/* Bytes of one aggregate-count entry in a snapshot (state/table.c): hash 8,
+ * key length 4, the encoded BIGINT key 9, the value 32 (row count and epoch,
+ * one count accumulator). */
+#define CKPT_ENTRY_BYTES 53.0
+
+/*
+ * checkpoint-1m / checkpoint-10m: generator (customer-cdc, unbounded, `keys`
+ * ids) -> key_by -> aggregate count -> blackhole, a checkpoint every 1 s,
+ * stopped after `secs` (the stop takes one more checkpoint). The generator
+ * first emits every key once (its snapshot phase), so the table reaches
+ * `keys` entries; deletes afterwards keep ~87 % of them alive. Figures count
+ * the checkpoints taken with at least 80 % of the largest state seen.
+ * Then restore-1m / restore-10m: the same job restored from that last
+ * checkpoint (stopped again as soon as it runs).
+ */
+static int checkpoint_keyed(const struct bench_opts *o, const char *label, uint64_t keys,
+			    uint32_t w)
+{
+	char dir[2100], yaml[4096], name[64], extra[1400], fig[1024];
+	snprintf(dir, sizeof(dir), "%s/ckpt-state", o->dir);
+	if (rm_rf(dir) < 0)
+		return -EIO;
+	snprintf(yaml, sizeof(yaml),
+		 "job: bench-ckpt\nsources:\n  g: {type: generator, keys: %" PRIu64 "}\n"
+		 "steps:\n  k: {from: g, op: key_by, key: [customer_id]}\n"
+		 "  c: {from: k, op: aggregate, key: [customer_id], aggregates: {n: count}}\n"
+		 "sinks:\n  b: {from: c, type: blackhole}\n"
+		 "checkpoint: {interval: 1s, dir: '%s', mode: exactly_once}\n",
+		 keys, dir);
+	double secs = o->ckpt_seconds > 0 ? o->ckpt_seconds : (keys >= 5000000 ? 45.0 : 12.0);
+	struct run_extra x = {.stop_in_s = secs, .want_hist = true};
+	struct result r;
+	int rc = run_job(yaml, NULL, NULL, 0, w, 0, &x, &r);
+	if (rc < 0) {
+		rm_rf(dir);
+		return rc;
+	}
+	ckpt_figures(r.hist, r.n_hist, 0.8, fig, sizeof(fig));
+	uint64_t last_raw = r.n_hist ? r.hist[r.n_hist - 1].raw_bytes : 0;
+	snprintf(extra, sizeof(extra),
+		 ",\"keys\":%" PRIu64 ",\"state_keys_last\":%.0f,\"run_s\":%.0f%s", keys,
+		 (double)last_raw / CKPT_ENTRY_BYTES, secs, fig);
+	snprintf(name, sizeof(name), "checkpoint-%s", label);
+	print_result(name, w, &r, extra);
+	free(r.hist);
+	/* Restore: process start, job load, then the engine's restore_ms
+	 * (finding and loading the checkpoint, then every worker restoring its
+	 * nodes' state) up to the point its sources start. */
+	struct run_extra y = {.restore = "latest", .stop_in_s = 0.05};
+	rc = run_job(yaml, NULL, NULL, 0, w, 0, &y, &r);
+	if (rc == 0 && r.s.restored_from == 0)
+		rc = -ENOENT;
+	if (rc == 0) {
+		snprintf(extra, sizeof(extra),
+			 ",\"keys\":%" PRIu64 ",\"restored_from\":%" PRIu64
+			 ",\"restore_ms\":%.1f,\"restore_load_ms\":%.1f,\"restore_workers_ms\":%.1f,"
+			 "\"process_to_ready_ms\":%.1f",
+			 keys, r.s.restored_from, r.s.restore_ms, r.s.restore_load_ms,
+			 r.s.restore_ms - r.s.restore_load_ms, r.pre_ms + r.s.restore_ms);
+		snprintf(name, sizeof(name), "restore-%s", label);
+		print_result(name, w, &r, extra);
+	}
+	rm_rf(dir);
+	return rc;
+}
+
+/* checkpoint-reference: the reference job (generator -> ... -> blackholes)
+ * without checkpoints, then with one every 1 s (exactly-once). */
+static int checkpoint_reference(const struct bench_opts *o, uint32_t w)
+{
+	char dir[2100], extra[1400], fig[1024];
+	snprintf(dir, sizeof(dir), "%s/ckpt-ref", o->dir);
+	struct result a, b;
+	int rc = run_reference(o->dir, NULL, "blackhole", o->records, w, NULL, &a);
+	if (rc < 0)
+		return rc;
+	print_result("reference-gen-blackhole-no-ckpt", w, &a, NULL);
+	if (rm_rf(dir) < 0)
+		return -EIO;
+	rc = run_reference(o->dir, NULL, "blackhole", o->records, w, dir, &b);
+	rm_rf(dir);
+	if (rc < 0)
+		return rc;
+	ckpt_figures(b.hist, b.n_hist, 0, fig, sizeof(fig));
+	free(b.hist);
+	/* Throughput against the run before; on a shared machine the CPU time
+	 * per run (same records) is the steadier measure of the cost. */
+	snprintf(extra, sizeof(extra),
+		 ",\"checkpoints_failed\":%" PRIu64 ",\"vs_no_ckpt\":%.3f,\"cpu_vs_no_ckpt\":%.3f%s",
+		 b.s.checkpoints_failed,
+		 a.s.records_per_s > 0 ? b.s.records_per_s / a.s.records_per_s : 0.0,
+		 a.cpu_s > 0 ? b.cpu_s / a.cpu_s : 0.0, fig);
+	print_result("reference-gen-blackhole-ckpt-1s", w, &b, extra);
+	return 0;
+}
+
 static int usage(void)
 {
 	fputs("usage: sluice bench [--records N] [--keys K] [--workers 1,2] [--only NAMES] "
-	      "[--dir DIR]\n"
+	      "[--dir DIR] [--ckpt-seconds S]\n"
 	      "workloads: gen-keyby-count, file-parse, file-parse-keyby-count-file, limit, "
 	      "latency-100k, idle, reference-gen-blackhole, reference-file-plain, "
-	      "reference-file-zstd\n",
+	      "reference-file-zstd\n"
+	      "not run by default (15 s to a few minutes each; 'checkpoints' names all three):\n"
+	      "  checkpoint-1m, checkpoint-10m  generator -> key_by -> count with 1 M / 10 M keys,\n"
+	      "      a checkpoint every 1 s for S seconds (default 12 / 45), then a restore\n"
+	      "  checkpoint-reference  the reference job (generator, blackholes) without and\n"
+	      "      with 1 s checkpoints (--records events)\n",
 	      stderr);
 	return 2;
 }
@@ -270,6 +548,8 @@ int sl_cmd_bench(int argc, char **argv)
 			o.only = v;
 		else if (strcmp(a, "--dir") == 0)
 			o.dir = v;
+		else if (strcmp(a, "--ckpt-seconds") == 0)
+			o.ckpt_seconds = strtod(v, NULL);
 		else if (strcmp(a, "--workers") == 0) {
 			char *s = strdup(v);
 			for (char *t = strtok(s, ","); t && o.n_workers < 8; t = strtok(NULL, ","))
@@ -360,11 +640,20 @@ int sl_cmd_bench(int argc, char **argv)
 			if (!wanted(&o, refs[i].name))
 				continue;
 			if (run_reference(o.dir, refs[i].file ? input : NULL, refs[i].sinks, o.records,
-					  w, &r) == 0)
+					  w, NULL, &r) == 0)
 				print_result(refs[i].name, w, &r, NULL);
 			else
 				failures++;
 		}
+	}
+	for (uint32_t k = 0; k < o.n_workers; k++) {
+		uint32_t w = o.workers[k];
+		if (wanted(&o, "checkpoint-1m") && checkpoint_keyed(&o, "1m", 1000000, w) < 0)
+			failures++;
+		if (wanted(&o, "checkpoint-10m") && checkpoint_keyed(&o, "10m", 10000000, w) < 0)
+			failures++;
+		if (wanted(&o, "checkpoint-reference") && checkpoint_reference(&o, w) < 0)
+			failures++;
 	}
 	if (wanted(&o, "limit"))
 		limit_run(input);
