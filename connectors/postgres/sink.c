@@ -121,6 +121,7 @@ struct pgsink_shared {
 	char *upsert_tail; /* ON CONFLICT (k) DO UPDATE SET … */
 	char *password;    /* resolved at prepare; never logged */
 	const char *job;
+	char app_name[64]; /* sluice:<job>:<sink> */
 	/* The checkpoint coordinator's and the control thread's connection. */
 	pthread_mutex_t lock;
 	PGconn *ctl;
@@ -268,6 +269,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	n->shared = s;
 	pthread_mutex_init(&s->lock, NULL);
 	s->job = job->name;
+	snprintf(s->app_name, sizeof(s->app_name), "sluice:%.28s:%.24s", job->name, n->name);
 	int rc = 0;
 	const struct sl_schema *in = &n->schema;
 	if (c->columns && c->columns->type == SL_CFG_MAP) {
@@ -384,15 +386,19 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 
 /* ---- connecting (control thread: blocking; workers: through io_uring) ---- */
 
+/* Every connection names its job and sink (application_name), so a restart
+ * can end the backends a killed run left behind; and it has the server check
+ * for a vanished client while a statement waits (PostgreSQL 14+). */
 static PGconn *start_connect(const struct pgsink_conf *c, const struct pgsink_shared *s)
 {
-	const char *keys[] = {"dbname", "password", "application_name", NULL};
-	const char *vals[] = {c->dsn, s->password, "sluice", NULL};
-	if (!s->password) {
-		keys[1] = "application_name";
-		vals[1] = "sluice";
-		keys[2] = NULL;
-		vals[2] = NULL;
+	const char *keys[5] = {"dbname", "application_name", "options", NULL, NULL};
+	const char *vals[5] = {c->dsn, s->app_name,
+			       "-c client_connection_check_interval=1000 -c TimeZone=UTC "
+			       "-c DateStyle=ISO -c standard_conforming_strings=on",
+			       NULL, NULL};
+	if (s->password) {
+		keys[3] = "password";
+		vals[3] = s->password;
 	}
 	return PQconnectStartParams(keys, vals, 1);
 }
@@ -464,10 +470,6 @@ static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct p
 				ps = PQconnectPoll(st->conn);
 			}
 			if (ps == PGRES_POLLING_OK) {
-				PGresult *r = PQexec(st->conn,
-						     "SET standard_conforming_strings = on; "
-						     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");
-				PQclear(r);
 				PQsetnonblocking(st->conn, 1);
 				if (attempt)
 					sl_log(SL_LOG_INFO, (int)w->id, ni->node->name,
@@ -1180,6 +1182,16 @@ static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, u
 		rc = ctl_exec(conn, STATE_TABLE_DDL, err, sizeof(err), NULL, NULL);
 	PGresult *res = NULL;
 	char sql[512];
+	if (rc == 0) {
+		/* Backends of a killed run may still wait inside a statement,
+		 * holding row locks: end them (one job per state directory, so
+		 * every other connection under our name is stale). */
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+			 "application_name = '%s' AND pid <> pg_backend_pid()",
+			 s->app_name);
+		rc = ctl_exec(conn, sql, err, sizeof(err), NULL, NULL);
+	}
 	if (rc == 0) {
 		snprintf(sql, sizeof(sql),
 			 "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'sluice:%s:%s:%%' AND "
