@@ -796,16 +796,6 @@ static void kick_all(struct sl_engine *e)
 			sl_worker_kick(&e->workers[i]);
 }
 
-static int fsync_path(const char *path, bool dir)
-{
-	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 /* Waits for one completion of the coordinator's ring; its result. */
 static int ring_wait(struct sl_ckpt *k)
 {
@@ -1179,7 +1169,7 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 		if (rc < 0)
 			snprintf(err, sizeof(err), "%s", c.err[0] ? c.err : "damaged snapshot");
 	}
-	if (rc == 0 && (rc = fsync_path(dir, true)) < 0)
+	if (rc == 0 && (rc = sl_fsync_path(dir, true)) < 0)
 		snprintf(err, sizeof(err), "fsync %s: %s", dir, strerror(-rc));
 	if (rc == 0 && mono_ms() - t0 > k->c->timeout_ms) {
 		rc = -ETIMEDOUT;
@@ -1228,9 +1218,9 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 			if (rc == 0 && rename(tmp, fin) < 0)
 				rc = -errno;
 			if (rc == 0)
-				rc = fsync_path(dir, true);
+				rc = sl_fsync_path(dir, true);
 			if (rc == 0)
-				rc = fsync_path(k->c->dir, true);
+				rc = sl_fsync_path(k->c->dir, true);
 			if (rc < 0)
 				snprintf(err, sizeof(err), "writing the manifest %s: %s", fin,
 					 strerror(-rc));

@@ -45,4 +45,9 @@ static inline int64_t sl_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
 }
 
+/* mkdir -p: path and any missing parents (0755). 0 or a negative errno. */
+int sl_mkdir_p(const char *path);
+/* fsync of a file or (dir) a directory by path. 0 or a negative errno. */
+int sl_fsync_path(const char *path, bool dir);
+
 #endif

@@ -228,30 +228,10 @@ static void on_signal(int sig)
 		stop_requested = 1;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Takes DIR/LOCK (one job per state directory) and writes our pid into it. */
 static int lock_state_dir(struct sl_engine *e, const char *dir)
 {
-	int rc = mkdir_p(dir);
+	int rc = sl_mkdir_p(dir);
 	if (rc < 0) {
 		sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"cannot create the state directory\" dir=%s reason=\"%s\"",
 		       dir, strerror(-rc));

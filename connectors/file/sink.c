@@ -105,27 +105,6 @@ struct pending_part {
 	uint64_t ckpt; /* the first checkpoint that covers it */
 };
 
-/* mkdir -p: creates path and any missing parents. */
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int fsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d)
 {
 	const struct fsink_conf *c = n->conf;
@@ -146,7 +125,7 @@ static int fsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *
 		return sl_diag_error(d, sl_node_pos_of(n, "key"),
 				     "sink '%s': key is for format upsert-json", n->name);
 	}
-	int rc = mkdir_p(c->path);
+	int rc = sl_mkdir_p(c->path);
 	if (rc < 0)
 		return sl_diag_error(d, sl_node_pos_of(n, "path"), "sink '%s': cannot create %s: %s",
 				     n->name, c->path, strerror(-rc));
@@ -494,16 +473,6 @@ static void fsink_committed(struct sl_worker *w, struct sl_nodeinst *ni, uint64_
 	st->n_pend = k;
 }
 
-static int fsync_at(const char *path, bool dir)
-{
-	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 /* SYNC: each pending part and the directory reach the disk. PUBLISH: each
  * is renamed to its final name (already renamed: fine). */
 static int fsink_commit(const struct sl_node *n, const struct sl_blob *blob, int phase, char *err,
@@ -521,7 +490,7 @@ static int fsink_commit(const struct sl_node *n, const struct sl_blob *blob, int
 		if (r.bad)
 			break;
 		if (phase == SL_COMMIT_SYNC) {
-			int rc = fsync_at(pending, false);
+			int rc = sl_fsync_path(pending, false);
 			if (rc == -ENOENT && stat(final, &sb) == 0)
 				continue; /* published by an earlier checkpoint */
 			if (rc < 0) {
@@ -544,7 +513,7 @@ static int fsink_commit(const struct sl_node *n, const struct sl_blob *blob, int
 	}
 	if (cnt == 0)
 		return 0;
-	int rc = fsync_at(c->path, true);
+	int rc = sl_fsync_path(c->path, true);
 	if (rc < 0)
 		snprintf(err, cap, "sink '%s': fsync %s: %s", n->name, c->path, strerror(-rc));
 	return rc;
