@@ -116,7 +116,7 @@ struct pgsink_shared {
 	uint32_t n_keys;
 	uint32_t key_idx[SL_MAX_KEYS]; /* into cols */
 	uint32_t key_src[SL_MAX_KEYS]; /* input columns */
-	char qtable[2 * SL_NAME_MAX + 8];
+	char qtable[4 * SL_NAME_MAX + 16];
 	char *insert_head; /* INSERT INTO t (c, …) VALUES */
 	char *upsert_tail; /* ON CONFLICT (k) DO UPDATE SET … */
 	char *password;    /* resolved at prepare; never logged */
