@@ -54,6 +54,7 @@ struct frozen_chunk {
 struct frozen {
 	uint32_t gen; /* the generation the freeze began */
 	uint32_t now_s;
+	uint64_t live_bytes; /* of the table at the freeze: sizes the serializer's output */
 	uint32_t n;
 	struct frozen_chunk c[];
 };
@@ -511,6 +512,7 @@ int sl_table_freeze(struct sl_table *t)
 	for (struct chunk *c = t->chunks; c; c = c->next)
 		fz->c[--i] = (struct frozen_chunk){c->mem, c->used};
 	fz->n = n;
+	fz->live_bytes = t->live_bytes;
 	fz->gen = ++t->gen;
 	fz->now_s = t->now_s;
 	t->fz = fz;
@@ -533,6 +535,10 @@ int sl_table_serialize(const struct sl_table *t, struct sl_snapsink *out,
 {
 	const struct frozen *fz = t->fz;
 	const uint32_t vb = t->value_bytes;
+	/* Into memory: one reservation (an entry's output is smaller than the
+	 * entry) instead of doublings with copies and page faults. */
+	if (out->flush_at == SIZE_MAX && !sl_snap_reserve(&out->buf, fz->live_bytes + 64))
+		return out->buf.err;
 	sl_snap_u32(&out->buf, vb);
 	for (uint32_t k = 0; k < fz->n && !out->err; k++) {
 		const char *p = fz->c[k].mem, *end = p + fz->c[k].used;
