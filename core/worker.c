@@ -13,6 +13,7 @@
 #include "core/checkpoint.h"
 #include "core/engine.h"
 #include "core/expr.h"
+#include "state/table.h"
 
 #define WORKER_URING_ENTRIES 256u
 #define WORKER_POP_BURST 8u
@@ -382,6 +383,31 @@ void sl_worker_snap_defer(struct sl_worker *w, struct sl_nodeinst *ni,
 {
 	SL_ASSERT(w->ckpt_active && w->n_defer < w->job->n_nodes);
 	w->defer[w->n_defer++] = (struct sl_deferred){ni->node->id, fn, ctx};
+}
+
+static int serialize_table(void *table, struct sl_snapsink *out)
+{
+	return sl_table_serialize(table, out, NULL, NULL);
+}
+
+void sl_worker_snap_table(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_table *t,
+			  struct sl_snapbuf *out)
+{
+	if (sl_table_freeze(t) == 0)
+		sl_worker_snap_defer(w, ni, serialize_table, t);
+	else
+		sl_table_snapshot(t, out);
+}
+
+int sl_worker_restore_table(struct sl_worker *w, struct sl_table *t, const struct sl_blob *blobs,
+			    uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		int rc = sl_table_restore(t, &blobs[k], w->job->max_parallelism, w->n_workers, w->id);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static void snap_node(struct sl_worker *w, struct sl_nodeinst *ni)

@@ -184,6 +184,16 @@ struct sl_deferred {
 void sl_worker_snap_defer(struct sl_worker *w, struct sl_nodeinst *ni,
 			  int (*fn)(void *ctx, struct sl_snapsink *out), void *ctx);
 
+struct sl_table;
+/* Keyed operators with a plain table (no out-of-line data): at the barrier
+ * the table is frozen and the coordinator serializes it (with no memory to
+ * freeze, it is copied into out now); thaw it in snapshot_written with
+ * sl_table_thaw. restore keeps the entries of this worker's key groups. */
+void sl_worker_snap_table(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_table *t,
+			  struct sl_snapbuf *out);
+int sl_worker_restore_table(struct sl_worker *w, struct sl_table *t, const struct sl_blob *blobs,
+			    uint32_t n);
+
 /* Keyed operators report the memory their state holds after each batch. */
 static inline void sl_worker_state_bytes(struct sl_nodeinst *ni, uint64_t bytes)
 {

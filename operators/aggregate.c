@@ -516,21 +516,9 @@ static int aggregate_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	return rc;
 }
 
-static int aggregate_serialize(void *ctx, struct sl_snapsink *out)
-{
-	struct aggregate_state *st = ctx;
-	return sl_table_serialize(st->table, out, NULL, NULL);
-}
-
-/* The table is frozen and written by the coordinator while we go on; with
- * no memory for that, it is copied now. */
 static int aggregate_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
 {
-	struct aggregate_state *st = ni->state;
-	if (sl_table_freeze(st->table) == 0)
-		sl_worker_snap_defer(w, ni, aggregate_serialize, st);
-	else
-		sl_table_snapshot(st->table, out);
+	sl_worker_snap_table(w, ni, ((struct aggregate_state *)ni->state)->table, out);
 	return 0;
 }
 
@@ -538,22 +526,13 @@ static void aggregate_written(struct sl_worker *w, struct sl_nodeinst *ni, uint6
 {
 	(void)w;
 	(void)id;
-	struct aggregate_state *st = ni->state;
-	if (sl_table_frozen(st->table))
-		sl_table_thaw(st->table);
+	sl_table_thaw(((struct aggregate_state *)ni->state)->table);
 }
 
 static int aggregate_restore(struct sl_worker *w, struct sl_nodeinst *ni, const struct sl_blob *b,
 			     uint32_t n)
 {
-	struct aggregate_state *st = ni->state;
-	for (uint32_t k = 0; k < n; k++) {
-		int rc = sl_table_restore(st->table, &b[k], w->job->max_parallelism, w->n_workers,
-					  w->id);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return sl_worker_restore_table(w, ((struct aggregate_state *)ni->state)->table, b, n);
 }
 
 static uint64_t aggregate_uses(const struct sl_node *n, uint32_t input, uint64_t out_used)

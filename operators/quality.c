@@ -787,21 +787,11 @@ static int quality_process(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 	return rc;
 }
 
-static int quality_serialize(void *ctx, struct sl_snapsink *out)
-{
-	struct quality_state *st = ctx;
-	return sl_table_serialize(st->table, out, NULL, NULL);
-}
-
 static int quality_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl_snapbuf *out)
 {
 	struct quality_state *st = ni->state;
-	if (!st->table)
-		return 0;
-	if (sl_table_freeze(st->table) == 0)
-		sl_worker_snap_defer(w, ni, quality_serialize, st);
-	else
-		sl_table_snapshot(st->table, out);
+	if (st->table)
+		sl_worker_snap_table(w, ni, st->table, out);
 	return 0;
 }
 
@@ -810,7 +800,7 @@ static void quality_written(struct sl_worker *w, struct sl_nodeinst *ni, uint64_
 	(void)w;
 	(void)id;
 	struct quality_state *st = ni->state;
-	if (st->table && sl_table_frozen(st->table))
+	if (st->table)
 		sl_table_thaw(st->table);
 }
 
@@ -818,13 +808,7 @@ static int quality_restore(struct sl_worker *w, struct sl_nodeinst *ni, const st
 			   uint32_t n)
 {
 	struct quality_state *st = ni->state;
-	for (uint32_t k = 0; k < n && st->table; k++) {
-		int rc = sl_table_restore(st->table, &b[k], w->job->max_parallelism, w->n_workers,
-					  w->id);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return st->table ? sl_worker_restore_table(w, st->table, b, n) : 0;
 }
 
 const struct sl_plugin sl_plugin_quality = {

@@ -91,6 +91,7 @@ void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out);
  * thaw too).
  */
 int sl_table_freeze(struct sl_table *t);
+/* Ends a freeze (nothing when the table is not frozen). */
 void sl_table_thaw(struct sl_table *t);
 bool sl_table_frozen(const struct sl_table *t);
 int sl_table_serialize(const struct sl_table *t, struct sl_snapsink *out,
