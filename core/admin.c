@@ -1825,6 +1825,9 @@ static void ep_metrics(struct sl_admin *a, struct sl_http_resp *r)
 			   "Checkpoints completed.", cs.completed);
 		job_metric(a, b, "sluice_checkpoints_failed_total", "counter",
 			   "Checkpoints failed or aborted (timeout, I/O error).", cs.failed);
+		job_metric(a, b, "sluice_checkpoints_declined_total", "counter",
+			   "Checkpoints a source declined (e.g. during an initial database snapshot).",
+			   cs.declined);
 		job_metric(a, b, "sluice_checkpoint_duration_seconds", "gauge",
 			   "Duration of the last completed checkpoint, trigger to publish.",
 			   (double)cs.last_duration_ms / 1e3);

@@ -1061,7 +1061,8 @@ static void log_failure(struct sl_ckpt *k, uint64_t id, const char *why)
 }
 
 /* Takes one checkpoint end to end. Returns 0 when it is complete and
- * published, 1 when it failed (counted), <0 when the job is failing. */
+ * published, 1 when it failed (counted), 2 when a source declined it, <0
+ * when the job is failing. */
 static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const char *nonce)
 {
 	struct sl_engine *e = k->e;
@@ -1072,6 +1073,27 @@ static int take(struct sl_ckpt *k, bool savepoint, bool stop, bool final, const 
 	struct sl_ckpt_hist hr = {
 	    .id = id, .savepoint = savepoint, .final = final || stop, .trigger_ms = sl_wall_ms()};
 	snprintf(hr.nonce, sizeof(hr.nonce), "%s", nonce ? nonce : "");
+	if (atomic_load_explicit(&e->ckpt_holds, memory_order_seq_cst)) {
+		/* A node cannot take part yet: no barrier goes out. */
+		const struct sl_node *n = atomic_load_explicit(&e->ckpt_hold_node,
+							       memory_order_relaxed);
+		const char *why = atomic_load_explicit(&e->ckpt_hold_why, memory_order_relaxed);
+		char msg[400];
+		snprintf(msg, sizeof(msg), "%s '%s': %s", n ? sl_node_kind_name(n->kind) : "node",
+			 n ? n->name : "?", why ? why : "busy");
+		char q[600];
+		sl_log(SL_LOG_INFO, -1, NULL, "msg=\"%s declined\" id=%" PRIu64 " reason=%s",
+		       savepoint ? "savepoint" : "checkpoint", id,
+		       sl_log_quote(msg, strlen(msg), q, sizeof(q)));
+		pthread_mutex_lock(&k->mu);
+		k->stats.declined++;
+		pthread_mutex_unlock(&k->mu);
+		k->last_end_ms = mono_ms();
+		hr.duration_ms = k->last_end_ms - t0;
+		snprintf(hr.error, sizeof(hr.error), "declined: %.240s", msg);
+		add_hist(k, &hr);
+		return 2;
+	}
 	pthread_mutex_lock(&k->mu);
 	k->in_progress = id;
 	pthread_mutex_unlock(&k->mu);
@@ -1347,6 +1369,15 @@ static void *coordinator(void *arg)
 			break;
 		}
 		if (rc == 0 && (final || (sp && stop))) {
+			atomic_store(&e->exit_now, true);
+			kick_all(e);
+			break;
+		}
+		if (rc == 2 && ((sp && stop) || final)) {
+			/* Declined: nothing to restore from covers what a stop
+			 * would keep, so stop without a checkpoint. */
+			sl_log(SL_LOG_WARN, -1, NULL,
+			       "msg=\"stopping without a checkpoint: a source declined it\"");
 			atomic_store(&e->exit_now, true);
 			kick_all(e);
 			break;

@@ -143,6 +143,7 @@ void sl_restore_free(struct sl_restore *r);
 struct sl_ckpt_stats {
 	uint64_t completed;
 	uint64_t failed;
+	uint64_t declined; /* a source could not take part yet (not failures) */
 	uint64_t restored_id; /* 0: fresh start */
 	uint64_t last_id;
 	int64_t last_duration_ms;

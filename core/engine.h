@@ -83,6 +83,11 @@ struct sl_engine {
 	struct sl_deferred **ckpt_defer; /* [n_workers]: their deferred parts */
 	uint32_t *ckpt_n_defer;          /* [n_workers] */
 	_Atomic uint64_t ckpt_written;   /* last checkpoint whose deferred parts were read */
+	/* Holds sources took (sl_worker_ckpt_hold): while any is taken, the
+	 * coordinator declines checkpoints, naming the last node that took one. */
+	_Atomic uint32_t ckpt_holds;
+	_Atomic(const struct sl_node *) ckpt_hold_node;
+	_Atomic(const char *) ckpt_hold_why;
 	struct sl_ckpt *ckpt;            /* the coordinator */
 	int64_t restore_t0_ns;           /* restore began (finding the checkpoint) */
 	int64_t load_t0_ns, load_t1_ns;  /* sl_restore_load: start, end */

@@ -5,6 +5,7 @@
 
 extern const struct sl_plugin sl_plugin_generator_source;
 extern const struct sl_plugin sl_plugin_file_source;
+extern const struct sl_plugin sl_plugin_postgres_cdc_source;
 extern const struct sl_plugin sl_plugin_filter;
 extern const struct sl_plugin sl_plugin_map;
 extern const struct sl_plugin sl_plugin_key_by;
@@ -23,6 +24,7 @@ extern const struct sl_plugin sl_plugin_dead_letter_source;
 const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_generator_source,
 	&sl_plugin_file_source,
+	&sl_plugin_postgres_cdc_source,
 	&sl_plugin_filter,
 	&sl_plugin_map,
 	&sl_plugin_key_by,

@@ -410,6 +410,21 @@ int sl_worker_restore_table(struct sl_worker *w, struct sl_table *t, const struc
 	return 0;
 }
 
+void sl_worker_ckpt_hold(struct sl_worker *w, struct sl_nodeinst *ni, const char *why)
+{
+	struct sl_engine *e = w->eng;
+	atomic_store_explicit(&e->ckpt_hold_why, why, memory_order_relaxed);
+	atomic_store_explicit(&e->ckpt_hold_node, ni->node, memory_order_relaxed);
+	atomic_fetch_add_explicit(&e->ckpt_holds, 1, memory_order_seq_cst);
+}
+
+void sl_worker_ckpt_release(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	(void)ni;
+	uint32_t was = atomic_fetch_sub_explicit(&w->eng->ckpt_holds, 1, memory_order_seq_cst);
+	SL_ASSERT(was > 0);
+}
+
 static void snap_node(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	struct sl_snapbuf *b = &w->snap;

@@ -194,6 +194,17 @@ void sl_worker_snap_table(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 int sl_worker_restore_table(struct sl_worker *w, struct sl_table *t, const struct sl_blob *blobs,
 			    uint32_t n);
 
+/*
+ * Worker thread: no checkpoint can include the node for now (e.g. a source
+ * reading an initial database snapshot, which can be taken again but not
+ * resumed). While any hold is taken the coordinator triggers no barrier: it
+ * declines each due checkpoint (logged, counted apart from failures), and a
+ * stop request stops without one. Taken in open, a hold is in place before
+ * the first checkpoint. why: a string that outlives the hold.
+ */
+void sl_worker_ckpt_hold(struct sl_worker *w, struct sl_nodeinst *ni, const char *why);
+void sl_worker_ckpt_release(struct sl_worker *w, struct sl_nodeinst *ni);
+
 /* Keyed operators report the memory their state holds after each batch. */
 static inline void sl_worker_state_bytes(struct sl_nodeinst *ni, uint64_t bytes)
 {

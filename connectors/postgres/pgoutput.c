@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/value.h"
 
 static void set_err(char *err, size_t cap, const char *fmt, ...)
@@ -951,4 +952,114 @@ int sl_pgo_tuple_row(struct sl_batch *b, uint32_t row, const struct sl_pgo_relat
 		}
 	}
 	return 0;
+}
+
+/* ---- COPY text format ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int sl_pg_copy_fields(const char *p, size_t len, struct sl_pg_copy_field *out, uint32_t max,
+		      char *scratch, char *err, size_t cap)
+{
+	if (len && p[len - 1] == '\n')
+		len--;
+	uint32_t n = 0;
+	size_t i = 0, o = 0;
+	for (;;) {
+		if (n == max) {
+			set_err(err, cap, "COPY line: more than %u fields", max);
+			return -EINVAL;
+		}
+		size_t start = i;
+		size_t ostart = o;
+		bool escaped = false;
+		while (i < len && p[i] != '\t') {
+			if (p[i] != '\\') {
+				if (escaped)
+					scratch[o++] = p[i];
+				i++;
+				continue;
+			}
+			if (!escaped) {
+				memcpy(scratch + o, p + start, i - start);
+				o += i - start;
+				escaped = true;
+			}
+			if (i + 1 >= len) {
+				set_err(err, cap, "COPY line: a backslash at the end, offset %zu", i);
+				return -EINVAL;
+			}
+			char c = p[i + 1];
+			i += 2;
+			switch (c) {
+			case 'b': scratch[o++] = '\b'; break;
+			case 'f': scratch[o++] = '\f'; break;
+			case 'n': scratch[o++] = '\n'; break;
+			case 'r': scratch[o++] = '\r'; break;
+			case 't': scratch[o++] = '\t'; break;
+			case 'v': scratch[o++] = '\v'; break;
+			case 'N':
+				if (i - start != 2 || (i < len && p[i] != '\t')) {
+					set_err(err, cap, "COPY line: \\N inside a value, offset %zu",
+						i - 2);
+					return -EINVAL;
+				}
+				scratch[o++] = 0; /* placeholder; the field is null */
+				break;
+			case 'x': {
+				int v = i < len ? hexval(p[i]) : -1;
+				if (v < 0) {
+					scratch[o++] = 'x';
+					break;
+				}
+				i++;
+				int v2 = i < len ? hexval(p[i]) : -1;
+				if (v2 >= 0) {
+					v = v * 16 + v2;
+					i++;
+				}
+				scratch[o++] = (char)v;
+				break;
+			}
+			default:
+				if (c >= '0' && c <= '7') {
+					int v = c - '0';
+					for (int k = 0; k < 2 && i < len && p[i] >= '0' && p[i] <= '7'; k++)
+						v = v * 8 + (p[i++] - '0');
+					scratch[o++] = (char)(v & 0xff);
+				} else {
+					scratch[o++] = c;
+				}
+			}
+		}
+		struct sl_pg_copy_field *f = &out[n++];
+		if (escaped && i - start == 2 && p[start + 1] == 'N') {
+			*f = (struct sl_pg_copy_field){.p = NULL, .len = 0, .null = true};
+			o = ostart;
+		} else if (escaped) {
+			*f = (struct sl_pg_copy_field){.p = scratch + ostart, .len = (uint32_t)(o - ostart)};
+		} else {
+			*f = (struct sl_pg_copy_field){.p = p + start, .len = (uint32_t)(i - start)};
+		}
+		if (i >= len)
+			return (int)n;
+		i++; /* the tab */
+	}
+}
+
+void sl_pg_notice_log(void *arg, const char *msg)
+{
+	(void)arg;
+	char q[600];
+	sl_log(SL_LOG_DEBUG, -1, NULL, "msg=\"PostgreSQL notice\" text=%s",
+	       sl_log_quote(msg, strcspn(msg, "\n"), q, sizeof(q)));
 }

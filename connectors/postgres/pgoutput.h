@@ -315,4 +315,29 @@ int sl_pgo_tuple_row(struct sl_batch *b, uint32_t row, const struct sl_pgo_relat
 		     const struct sl_pgo_tuple *t, const int16_t *map, uint64_t *unchanged,
 		     char *err, size_t cap);
 
+/* A libpq notice processor (PQsetNoticeProcessor): server notices such as
+ * "relation … already exists, skipping" go to the debug log, not stderr. */
+void sl_pg_notice_log(void *arg, const char *msg);
+
+/* ---- COPY text format ---------------------------------------------------------------- */
+
+/* One field of a line of COPY … TO STDOUT. */
+struct sl_pg_copy_field {
+	const char *p; /* into the line or the scratch buffer; NULL when null */
+	uint32_t len;
+	bool null;
+};
+
+/*
+ * Splits one line of COPY's text format (tab-separated, \N for null, the
+ * line's '\n' optional) p[0..len) into at most max fields. Backslash
+ * escapes (\b \f \n \r \t \v \\, octal \NNN, hex \xHH, \c for any other
+ * c) are undone into scratch, which must hold len bytes; fields without
+ * escapes point into p. Returns the number of fields, or -EINVAL (more
+ * than max fields, an escape at the end of the line, \N next to other
+ * bytes) with a one-line reason in err. Any thread.
+ */
+int sl_pg_copy_fields(const char *p, size_t len, struct sl_pg_copy_field *out, uint32_t max,
+		      char *scratch, char *err, size_t cap);
+
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "connectors/postgres/pgoutput.h"
 #include "core/checkpoint.h"
 #include "core/engine.h"
 #include "core/job.h"
@@ -400,7 +401,10 @@ static PGconn *start_connect(const struct pgsink_conf *c, const struct pgsink_sh
 		keys[3] = "password";
 		vals[3] = s->password;
 	}
-	return PQconnectStartParams(keys, vals, 1);
+	PGconn *conn = PQconnectStartParams(keys, vals, 1);
+	if (conn)
+		PQsetNoticeProcessor(conn, sl_pg_notice_log, NULL);
+	return conn;
 }
 
 /* Where we talk to, for messages: host:port/db, never the password. */

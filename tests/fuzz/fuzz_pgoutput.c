@@ -1,7 +1,7 @@
 /* libFuzzer target for connectors/postgres/pgoutput: any bytes as a replication
  * CopyData frame and the pgoutput message inside it, as a bare pgoutput message,
  * the tuples of changes into a batch of every column type, and as PostgreSQL text
- * values and LSNs. Checks the decoder's contract: nothing read outside the input,
+ * values, LSNs and COPY text lines. Checks the decoder's contract: nothing read outside the input,
  * decoded pointers inside it, counts within limits, or a one-line error. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +238,32 @@ static void check_text(const uint8_t *data, size_t size)
 	}
 }
 
+/* A COPY text line: fields inside the line or the scratch, each no longer
+ * than the line. */
+static void check_copy_line(const char *p, size_t size)
+{
+	static struct sl_pg_copy_field f[SL_MAX_COLS];
+	char *scratch = malloc(size ? size : 1);
+	SL_ASSERT(scratch);
+	int n = sl_pg_copy_fields(size ? p : "", size, f, SL_MAX_COLS, scratch, ERR, sizeof(ERR));
+	if (n < 0) {
+		SL_ASSERT(n == -EINVAL);
+		check_err(n, false);
+	} else {
+		SL_ASSERT(n >= 1 && (uint32_t)n <= SL_MAX_COLS);
+		for (int i = 0; i < n; i++) {
+			if (f[i].null) {
+				SL_ASSERT(f[i].p == NULL && f[i].len == 0);
+				continue;
+			}
+			SL_ASSERT(f[i].len <= size);
+			SL_ASSERT(f[i].len == 0 || inside(f[i].p, f[i].len, (const uint8_t *)p, size) ||
+				  (f[i].p >= scratch && f[i].p + f[i].len <= scratch + size));
+		}
+	}
+	free(scratch);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
@@ -269,6 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_msg(size ? copy : NULL, size);
 	check_text(copy, size);
+	check_copy_line((const char *)copy, size);
 	free(copy);
 	return 0;
 }

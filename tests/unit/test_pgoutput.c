@@ -1531,6 +1531,34 @@ static void test_captured(const char *dir)
 	free(first.s);
 }
 
+static void test_copy_fields(void)
+{
+	struct sl_pg_copy_field f[8];
+	char scratch[128];
+	const char *line = "1\tplain\t\\N\ta\\tb\\\\c\\nd\t\\101\\x41\\x4g\t\n";
+	int n = sl_pg_copy_fields(line, strlen(line), f, 8, scratch, ERR, sizeof(ERR));
+	CHECK_EQ_I(n, 6);
+	CHECK(f[0].len == 1 && memcmp(f[0].p, "1", 1) == 0 && !f[0].null);
+	CHECK(f[1].len == 5 && memcmp(f[1].p, "plain", 5) == 0 && f[1].p == line + 2);
+	CHECK(f[2].null && f[2].p == NULL);
+	CHECK(f[3].len == 7 && memcmp(f[3].p, "a\tb\\c\nd", 7) == 0);
+	CHECK(f[4].len == 4 && memcmp(f[4].p, "AA\x04g", 4) == 0);
+	CHECK(f[5].len == 0 && !f[5].null);
+	/* without the newline, one field, an empty line */
+	n = sl_pg_copy_fields("x", 1, f, 8, scratch, ERR, sizeof(ERR));
+	CHECK(n == 1 && f[0].len == 1);
+	n = sl_pg_copy_fields("", 0, f, 8, scratch, ERR, sizeof(ERR));
+	CHECK(n == 1 && f[0].len == 0 && !f[0].null);
+	/* errors */
+	CHECK_EQ_I(sl_pg_copy_fields("a\tb\tc", 5, f, 2, scratch, ERR, sizeof(ERR)), -EINVAL);
+	CHECK_STR(ERR, "COPY line: more than 2 fields");
+	CHECK_EQ_I(sl_pg_copy_fields("ab\\", 3, f, 2, scratch, ERR, sizeof(ERR)), -EINVAL);
+	CHECK_STR(ERR, "COPY line: a backslash at the end, offset 2");
+	CHECK_EQ_I(sl_pg_copy_fields("a\\N", 3, f, 2, scratch, ERR, sizeof(ERR)), -EINVAL);
+	CHECK_EQ_I(sl_pg_copy_fields("\\Nx", 3, f, 2, scratch, ERR, sizeof(ERR)), -EINVAL);
+	CHECK_STR(ERR, "COPY line: \\N inside a value, offset 0");
+}
+
 int main(int argc, char **argv)
 {
 	void *block = aligned_alloc(4096, sl_batch_block_bytes(SL_MAX_COLS));
@@ -1544,6 +1572,7 @@ int main(int argc, char **argv)
 	test_type_map();
 	test_values();
 	test_tuple_row();
+	test_copy_fields();
 	test_captured(fixture_dir(argc > 1 ? argv[1] : NULL));
 	free(block);
 	return check_exit("test_pgoutput");
