@@ -15,6 +15,13 @@ name, address, phone, id_number varchar(18), updated_time timestamptz):
                      at_least_once
   sluice_upsert_eo   the same, exactly_once (checkpoint every 1 s, prepared
                      transactions)
+and the CDC source, from WAL already written (N inserts by COPY, N/2 updates,
+N/4 deletes, each statement one transaction, REPLICA IDENTITY DEFAULT):
+  pg_recvlogical     the server's own client decoding the slot with pgoutput
+                     into /dev/null (the walsender's ceiling)
+  sluice_cdc         postgres-cdc (snapshot: never) -> blackhole, checkpoint
+                     every 1 s; changes/s = rows emitted / wall time
+  bench/pg.py --cdc-only   skips the sink measurements
 """
 import argparse
 import json
@@ -35,6 +42,7 @@ TABLE = ("CREATE TABLE archive (customer_id bigint PRIMARY KEY, name text, addre
 ap = argparse.ArgumentParser()
 ap.add_argument("--rows", type=int, default=1000000)
 ap.add_argument("--workers", type=int, default=2)
+ap.add_argument("--cdc-only", action="store_true")
 args = ap.parse_args()
 N = args.rows
 
@@ -66,27 +74,29 @@ with open(csv, "w") as f:
                 f"2026-01-01 00:{i // 60 % 60:02d}:{i % 60:02d}.000\n")
 os.chmod(csv, 0o644)
 
-reset()
-t0 = time.monotonic()
-pg.sql(f"\\copy archive FROM '{csv}' WITH (FORMAT csv, HEADER true)")
-emit("pg_copy", N, time.monotonic() - t0)
 
-reset()
-t0 = time.monotonic()
-pg.sql("CREATE TEMP TABLE stage (LIKE archive); "
-       f"\\copy stage FROM '{csv}' WITH (FORMAT csv, HEADER true)\n"
-       "INSERT INTO archive SELECT * FROM stage ON CONFLICT (customer_id) DO UPDATE SET "
-       "name = EXCLUDED.name, address = EXCLUDED.address, phone = EXCLUDED.phone, "
-       "id_number = EXCLUDED.id_number, updated_time = EXCLUDED.updated_time")
-emit("pg_copy_merge", N, time.monotonic() - t0)
-
-for name, delivery, ckpt in (("sluice_upsert_alo", "at_least_once", ""),
-                             ("sluice_upsert_eo", "exactly_once",
-                              f"checkpoint: {{interval: 1s, dir: {work}/state}}")):
+def sinks():
     reset()
-    job = os.path.join(work, name + ".yaml")
-    with open(job, "w") as f:
-        f.write(f"""
+    t0 = time.monotonic()
+    pg.sql(f"\\copy archive FROM '{csv}' WITH (FORMAT csv, HEADER true)")
+    emit("pg_copy", N, time.monotonic() - t0)
+
+    reset()
+    t0 = time.monotonic()
+    pg.sql("CREATE TEMP TABLE stage (LIKE archive); "
+           f"\\copy stage FROM '{csv}' WITH (FORMAT csv, HEADER true)\n"
+           "INSERT INTO archive SELECT * FROM stage ON CONFLICT (customer_id) DO UPDATE SET "
+           "name = EXCLUDED.name, address = EXCLUDED.address, phone = EXCLUDED.phone, "
+           "id_number = EXCLUDED.id_number, updated_time = EXCLUDED.updated_time")
+    emit("pg_copy_merge", N, time.monotonic() - t0)
+
+    for name, delivery, ckpt in (("sluice_upsert_alo", "at_least_once", ""),
+                                 ("sluice_upsert_eo", "exactly_once",
+                                  f"checkpoint: {{interval: 1s, dir: {work}/state}}")):
+        reset()
+        job = os.path.join(work, name + ".yaml")
+        with open(job, "w") as f:
+            f.write(f"""
 job: {name}
 admin: off
 {ckpt}
@@ -97,17 +107,66 @@ sinks:
   db: {{from: ev, type: postgres, dsn: "{pg.dsn()}", table: archive, key: [customer_id],
        delivery: {delivery}, batch_rows: 5000}}
 """)
-    summary = os.path.join(work, name + ".json")
+        summary = os.path.join(work, name + ".json")
+        t0 = time.monotonic()
+        subprocess.run([SLUICE, "run", job, "--workers", str(args.workers), "-q",
+                        "--summary-json", summary], check=True)
+        dt = time.monotonic() - t0
+        got = int(pg.value("SELECT count(*) FROM archive"))
+        if got != N:
+            sys.exit(f"{name}: {got} rows in the table, want {N}")
+        with open(summary) as f:
+            s = json.load(f)
+        emit(name, N, dt, {"checkpoints": s.get("checkpoints", 0)})
+
+
+def cdc():
+    pg.sql("DROP TABLE IF EXISTS cdc_src; " + TABLE.replace("archive", "cdc_src"))
+    pg.sql("CREATE PUBLICATION bench_cdc FOR TABLE cdc_src")
+    for slot in ("bench_raw", "bench_sluice"):
+        pg.sql(f"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')")
+    t0 = time.monotonic()
+    pg.sql(f"\\copy cdc_src FROM '{csv}' WITH (FORMAT csv, HEADER true)\n"
+           "UPDATE cdc_src SET name = name || '+' WHERE customer_id % 2 = 0;\n"
+           "DELETE FROM cdc_src WHERE customer_id % 4 = 1;\n"
+           "SELECT pg_logical_emit_message(true, 'bench-stop', '')")
+    changes = N + N // 2 + (N + 3) // 4
+    end = pg.value("SELECT pg_current_wal_lsn()")
+    print(f"# WAL written for {changes} changes in {time.monotonic() - t0:.1f} s", flush=True)
+    t0 = time.monotonic()
+    subprocess.run([pg.bin("pg_recvlogical"), "-d", pg.dsn(replication="database"),
+                    "-S", "bench_raw", "--start", "-o", "proto_version=1",
+                    "-o", "publication_names=bench_cdc", "-E", end, "-f", "/dev/null",
+                    "--no-loop"], check=True)
+    emit("pg_recvlogical", changes, time.monotonic() - t0, {"unit": "changes"})
+    job = os.path.join(work, "cdc.yaml")
+    with open(job, "w") as f:
+        f.write(f"""
+job: bench_cdc
+admin: off
+checkpoint: {{interval: 1s, dir: {work}/state-cdc}}
+sources:
+  src: {{type: postgres-cdc, dsn: "{pg.dsn()}", tables: [cdc_src], slot: bench_sluice,
+        publication: bench_cdc, snapshot: never, stop_on_message: bench-stop}}
+sinks:
+  out: {{from: src, type: blackhole}}
+""")
+    summary = os.path.join(work, "cdc.json")
     t0 = time.monotonic()
     subprocess.run([SLUICE, "run", job, "--workers", str(args.workers), "-q",
                     "--summary-json", summary], check=True)
     dt = time.monotonic() - t0
-    got = int(pg.value("SELECT count(*) FROM archive"))
-    if got != N:
-        sys.exit(f"{name}: {got} rows in the table, want {N}")
     with open(summary) as f:
         s = json.load(f)
-    emit(name, N, dt, {"checkpoints": s.get("checkpoints", 0)})
+    got = s.get("records_in", 0)
+    if got != changes:
+        sys.exit(f"sluice_cdc: {got} rows from the source, want {changes}")
+    emit("sluice_cdc", changes, dt, {"unit": "changes", "checkpoints": s.get("checkpoints", 0)})
+
+
+if not args.cdc_only:
+    sinks()
+cdc()
 
 with open(os.path.join(HERE, "results-pg.jsonl"), "a") as f:
     f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus\n")
