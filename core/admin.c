@@ -1677,6 +1677,46 @@ static void node_counter(struct sl_admin *a, struct sl_http_buf *b, bool out)
 	}
 }
 
+/* Sources' lag, per unit, for the sources that report one. */
+static void source_lag(struct sl_admin *a, struct sl_http_buf *b)
+{
+	static const struct {
+		const char *name, *help;
+		double scale;
+	} units[] = {
+	    [SL_LAG_RECORDS] = {"sluice_source_lag_records",
+				"Records the source is behind its input (e.g. Kafka offsets).", 1},
+	    [SL_LAG_BYTES] = {"sluice_source_lag_bytes",
+			      "Bytes the source is behind its input (e.g. PostgreSQL WAL).", 1},
+	    [SL_LAG_MS] = {"sluice_source_lag_seconds",
+			   "Age of the last change the source emitted while behind (0: caught up).",
+			   1e-3},
+	};
+	for (uint32_t u = 0; u < SL_ARRAY_LEN(units); u++) {
+		bool any = false;
+		for (uint32_t i = 0; i < a->job->n_nodes; i++) {
+			const struct sl_node *n = a->job->nodes[i];
+			if (n->kind != SL_NODE_SOURCE)
+				continue;
+			for (uint32_t w = 0; w < a->e->n_workers; w++) {
+				struct sl_nodeinst *ni = node_inst(a, w, i);
+				if (!ni || !(__atomic_load_n(&ni->lag_set, __ATOMIC_RELAXED) >> u & 1))
+					continue;
+				if (!any)
+					family(b, units[u].name, "gauge", units[u].help);
+				any = true;
+				sl_http_buf_printf(b, "%s{job=\"", units[u].name);
+				label(b, a->job->name);
+				sl_http_buf_printf(b, "\",worker=\"%u\",node=\"", w);
+				label(b, n->name);
+				sl_http_buf_printf(
+				    b, "\"} %.10g\n",
+				    (double)__atomic_load_n(&ni->lag[u], __ATOMIC_RELAXED) * units[u].scale);
+			}
+		}
+	}
+}
+
 static void job_gauge(struct sl_admin *a, struct sl_http_buf *b, const char *name, const char *help,
 		      double v)
 {
@@ -1799,6 +1839,7 @@ static void ep_metrics(struct sl_admin *a, struct sl_http_resp *r)
 	latency_histogram(a, b);
 	node_counter(a, b, false);
 	node_counter(a, b, true);
+	source_lag(a, b);
 
 	if (a->n_alerts) {
 		family(b, "sluice_alert_firing", "gauge", "1 while the alert rule fires.");

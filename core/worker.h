@@ -58,6 +58,10 @@ struct sl_nodeinst {
 	uint64_t rows_in;
 	uint64_t rows_out;
 	uint64_t state_bytes; /* keyed operators: memory their state holds (relaxed) */
+	/* Sources: how far behind their input they are, where they know
+	 * (sl_worker_source_lag; bit k of lag_set: lag[k] reported). */
+	uint64_t lag[3];
+	uint8_t lag_set;
 	struct sl_ratelimit rl; /* bad-record log lines */
 };
 
@@ -210,6 +214,20 @@ static inline void sl_worker_state_bytes(struct sl_nodeinst *ni, uint64_t bytes)
 {
 	__atomic_store_n(&ni->state_bytes, bytes, __ATOMIC_RELAXED);
 }
+/* What a source's lag is counted in (sluice_source_lag_<unit> in /metrics). */
+enum sl_lag_unit {
+	SL_LAG_RECORDS = 0, /* e.g. Kafka: offsets behind the high watermark */
+	SL_LAG_BYTES = 1,   /* e.g. CDC: WAL bytes behind the server */
+	SL_LAG_MS = 2,      /* e.g. CDC: age of the last change emitted while behind */
+};
+/* Sources report their lag (any time; read by the admin thread). */
+static inline void sl_worker_source_lag(struct sl_nodeinst *ni, enum sl_lag_unit u, uint64_t v)
+{
+	__atomic_store_n(&ni->lag[u], v, __ATOMIC_RELAXED);
+	if (!(ni->lag_set >> u & 1))
+		__atomic_store_n(&ni->lag_set, (uint8_t)(ni->lag_set | 1u << u), __ATOMIC_RELAXED);
+}
+
 /* Asks the loop to come back no later than t (monotonic ns). */
 static inline void sl_worker_wake_at(struct sl_worker *w, int64_t t)
 {

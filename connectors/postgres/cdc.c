@@ -178,7 +178,8 @@ struct cdc_state {
 	bool stop_at_commit;
 	bool eof;
 	bool hold; /* checkpoints are held until the stream starts */
-	uint64_t wal_end; /* the server's last keepalive position */
+	uint64_t wal_end;    /* the server's end of WAL, as it last said */
+	int64_t emitted_ms;  /* commit time of the last transaction emitted */
 	/* a CopyData buffer not consumed yet (its rows did not fit the batch) */
 	char *held;
 	int held_len;
@@ -1528,9 +1529,9 @@ static int stream_msg(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_st
 		sl_worker_fail(w, ni, -EPROTO, "replication stream: %s", err);
 		return -EPROTO;
 	}
+	if (cd.wal_end > st->wal_end)
+		st->wal_end = cd.wal_end;
 	if (cd.kind == 'k') {
-		if (!st->txn_lsn && cd.wal_end > st->wal_end)
-			st->wal_end = cd.wal_end;
 		/* Caught up and between transactions: the server's position
 		 * is ours (nothing of ours lies before it unsent). */
 		if (!st->txn_lsn && cd.wal_end > st->done_lsn)
@@ -1561,6 +1562,7 @@ static int stream_msg(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_st
 		st->skip_lsn = 0;
 		if (m->commit.end_lsn > st->done_lsn)
 			st->done_lsn = m->commit.end_lsn;
+		st->emitted_ms = sl_pg_time_to_unix_ms(m->commit.commit_time_us);
 		if (!st->ckpt_on)
 			st->confirmed_lsn = st->done_lsn;
 		if (st->stop_at_commit)
@@ -1708,6 +1710,12 @@ static void cdc_tick(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns
 	const struct cdc_conf *c = ni->node->conf;
 	if (!st->owner || st->phase != PHASE_STREAM || !st->conn)
 		return;
+	/* Lag: WAL the server has that the source has not emitted, and how
+	 * old the last emitted change is while there is such WAL. */
+	uint64_t behind = st->wal_end > st->done_lsn ? st->wal_end - st->done_lsn : 0;
+	sl_worker_source_lag(ni, SL_LAG_BYTES, behind);
+	int64_t age = behind && st->emitted_ms ? sl_wall_ms() - st->emitted_ms : 0;
+	sl_worker_source_lag(ni, SL_LAG_MS, age > 0 ? (uint64_t)age : 0);
 	if (now_ns - st->last_status_ns >= c->status_interval_ms * 1000000 ||
 	    st->confirmed_lsn > st->sent_confirmed)
 		send_status(w, st, false);

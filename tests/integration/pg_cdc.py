@@ -19,6 +19,9 @@ source table, compared with SQL (EXCEPT both ways).
    create_slot: false, a role without REPLICATION; the password never shows.
 5. A row the source cannot read (an infinite timestamp) goes to the dead
    letters with slot, table and commit LSN; the next row lands.
+6. Unchanged TOASTed values: filled from the old row under REPLICA IDENTITY
+   FULL; under DEFAULT the update goes to the dead letters, never a null.
+Run 3 also reads sluice_source_lag_bytes/_seconds from /metrics.
 """
 import os
 import random
@@ -26,9 +29,10 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 from common import SLUICE, check, fail, ok, read_jsonl_dir, run, tmpdir, write
-from pg_common import PgServer
+from pg_common import PgServer, free_port
 
 SLUICE = os.path.abspath(SLUICE)
 SEED = int(os.environ.get("SLUICE_CDC_SEED") or random.SystemRandom().randrange(1 << 31))
@@ -71,12 +75,12 @@ INSERT INTO {prefix}accounts
 """)
 
 
-def job_text(name, prefix, interval="200ms", extra=""):
+def job_text(name, prefix, interval="200ms", extra="", admin="off"):
     cust_map = ", ".join(f"{c}: {c}" for c in CUST_COLS)
     acct_map = ", ".join(f"{c}: {c}" for c in ACCT_COLS)
     return f"""
 job: {name}
-admin: off
+admin: {admin}
 checkpoint: {{interval: {interval}, dir: ./state-{name}}}
 sources:
   src:
@@ -310,11 +314,24 @@ check(prepared == "0", f"run 2: {prepared} prepared transactions left")
 
 # ---- 3. server restart while streaming ---------------------------------------------------
 make_tables("c_", 3000, 300)
-write(f"{d}/c.yaml", job_text("cdcc", "c_"))
+port = free_port()
+write(f"{d}/c.yaml", job_text("cdcc", "c_", admin=f"{{listen: 127.0.0.1:{port}}}"))
 p = sluice_run("c.yaml")
 w = Writer("c_", 3000, 300, rounds=30, seed=rng.randrange(1 << 30))
 w.start()
 time.sleep(1.5)
+metrics = ""
+for _ in range(50):
+    try:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        if 'sluice_source_lag_bytes{job="cdcc"' in metrics:
+            break
+    except OSError:
+        pass
+    time.sleep(0.1)
+check('sluice_source_lag_bytes{job="cdcc",worker="0",node="src"}' in metrics and
+      'sluice_source_lag_seconds{job="cdcc",worker="0",node="src"}' in metrics,
+      f"run 3: no source lag in /metrics:\n{metrics[-2000:]}")
 pg.restart()
 w.join(120)
 check(not w.is_alive(), "writer did not finish")
@@ -380,3 +397,52 @@ rows = pg.sql("SELECT acct_id FROM e_accounts_copy ORDER BY 1")
 check(rows == [["1"], ["3"]], f"run 5: target rows {rows}")
 ok("an infinite timestamp goes to the dead letters with slot, table and commit LSN; "
    "the job goes on")
+
+# ---- 6. unchanged TOASTed values ----------------------------------------------------------
+# An UPDATE that leaves a TOASTed column alone does not send it: with FULL the
+# old image fills it in; with DEFAULT the change cannot be completed and goes to
+# the dead letters saying why (never a silent null).
+pg.sql("""
+CREATE TABLE t_full (id int PRIMARY KEY, big text, n int);
+CREATE TABLE t_def (id int PRIMARY KEY, big text, n int);
+ALTER TABLE t_full REPLICA IDENTITY FULL;
+ALTER TABLE t_full ALTER COLUMN big SET STORAGE EXTERNAL;
+ALTER TABLE t_def ALTER COLUMN big SET STORAGE EXTERNAL;
+CREATE TABLE t_full_copy (id int PRIMARY KEY, big text, n int);
+CREATE TABLE t_def_copy (id int PRIMARY KEY, big text, n int);
+INSERT INTO t_full SELECT g, repeat(md5(g::text), 200), g FROM generate_series(1, 3) g;
+INSERT INTO t_def SELECT g, repeat(md5(g::text), 200), g FROM generate_series(1, 3) g;
+""")
+write(f"{d}/t.yaml", f"""
+job: cdct
+admin: off
+checkpoint: {{interval: 200ms, dir: ./state-cdct}}
+sources:
+  src: {{type: postgres-cdc, dsn: "{DSN}", password_env: SLUICE_PG_PASSWORD,
+        tables: [t_full, t_def], stop_on_message: sluice-stop-cdct}}
+steps:
+  f: {{from: src, op: filter, where: "_table = 'public.t_full'"}}
+  g: {{from: src, op: filter, where: "_table = 'public.t_def'"}}
+sinks:
+  a: {{from: f, type: postgres, dsn: "{DSN}", password_env: SLUICE_PG_PASSWORD,
+       table: t_full_copy, key: [id], columns: {{id: id, big: big, n: n}}}}
+  b: {{from: g, type: postgres, dsn: "{DSN}", password_env: SLUICE_PG_PASSWORD,
+       table: t_def_copy, key: [id], columns: {{id: id, big: big, n: n}}}}
+dead_letter: {{type: file, path: ./dlq-cdct}}
+""")
+p = sluice_run("t.yaml")
+time.sleep(1.5)
+pg.sql("UPDATE t_full SET n = n + 10 WHERE id = 2;\nUPDATE t_def SET n = n + 10 WHERE id = 2;\n"
+       "UPDATE t_def SET n = n + 20, big = big || 'x' WHERE id = 3;")
+stop_message("cdct")
+wait_done(p, "run 6")
+diff = pg.sql("SELECT * FROM t_full EXCEPT SELECT * FROM t_full_copy")
+check(diff == [], f"run 6: t_full_copy differs: {[r[0] for r in diff]}")
+rows = pg.sql("SELECT id, n, length(big) FROM t_def_copy ORDER BY id")
+check(rows == [["1", "1", "6400"], ["2", "2", "6400"], ["3", "23", "6401"]],
+      f"run 6: t_def_copy {rows}")
+dl = read_jsonl_dir(f"{d}/dlq-cdct")
+check(len(dl) == 1 and "unchanged TOASTed value" in str(dl[0]) and "t_def" in str(dl[0]),
+      f"run 6: dead letters {dl}")
+ok("unchanged TOASTed values: filled from the old row with FULL; with DEFAULT the update "
+   "goes to the dead letters saying so")
