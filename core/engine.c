@@ -287,40 +287,73 @@ static int ckpt_prepare(struct sl_engine *e, const struct sl_run_opts *opts)
 	int rc = lock_state_dir(e, c->dir);
 	if (rc < 0)
 		return rc;
-	char path[4200];
 	const char *from = NULL;
 	e->restore_t0_ns = sl_now_ns(); /* restore_ms counts finding "latest" too */
+	char err[1400], q[1500], chosen[4200];
 	if (opts->restore && strcmp(opts->restore, "latest") == 0) {
-		rc = sl_ckpt_latest(c->dir, path, sizeof(path));
-		if (rc == -ENOENT)
+		/* The newest complete checkpoint whose files all verify; a
+		 * damaged one is skipped, loudly. */
+		struct sl_ckpt_entry *v;
+		uint32_t n;
+		rc = sl_ckpt_list(c->dir, &v, &n);
+		if (rc < 0)
+			return rc;
+		uint32_t complete = 0, damaged = 0;
+		for (uint32_t i = n; i-- > 0 && !from;) {
+			if (!v[i].complete) {
+				sl_log(SL_LOG_INFO, -1, NULL,
+				       "msg=\"skipping an incomplete checkpoint (no valid manifest)\" "
+				       "path=%s",
+				       v[i].path);
+				continue;
+			}
+			complete++;
+			e->load_t0_ns = sl_now_ns();
+			rc = sl_restore_load(job, v[i].path, &e->restore, err, sizeof(err));
+			e->load_t1_ns = sl_now_ns();
+			if (rc == 0) {
+				from = v[i].path;
+				break;
+			}
+			damaged++;
+			sl_log(SL_LOG_WARN, -1, NULL,
+			       "msg=\"checkpoint cannot be restored: trying the one before (output "
+			       "it had published may come again)\" path=%s reason=%s",
+			       v[i].path, sl_log_quote(err, strlen(err), q, sizeof(q)));
+		}
+		if (from) {
+			snprintf(chosen, sizeof(chosen), "%s", from);
+			from = chosen;
+		}
+		free(v);
+		if (!complete) {
 			sl_log(SL_LOG_INFO, -1, NULL,
 			       "msg=\"no complete checkpoint to restore: starting fresh\" dir=%s",
 			       c->dir);
-		else if (rc < 0)
-			return rc;
-		else
-			from = path;
+		} else if (!from) {
+			sl_log(SL_LOG_ERROR, -1, NULL,
+			       "msg=\"cannot restore: every complete checkpoint is damaged; refusing to "
+			       "start (move the directory aside to start fresh)\" dir=%s damaged=%u",
+			       c->dir, damaged);
+			return -EIO;
+		}
 	} else if (opts->restore) {
 		from = opts->restore;
-	}
-	if (from) {
-		char err[1400];
-		int64_t t0 = sl_now_ns();
-		e->load_t0_ns = t0;
+		e->load_t0_ns = sl_now_ns();
 		rc = sl_restore_load(job, from, &e->restore, err, sizeof(err));
 		e->load_t1_ns = sl_now_ns();
 		if (rc < 0) {
-			char q[1500];
 			sl_log(SL_LOG_ERROR, -1, NULL, "msg=\"cannot restore\" reason=%s",
 			       sl_log_quote(err, strlen(err), q, sizeof(q)));
 			return rc;
 		}
+	}
+	if (from)
 		sl_log(SL_LOG_INFO, -1, NULL,
 		       "msg=\"restoring\" from=%s id=%llu workers_then=%u workers_now=%u "
 		       "load_ms=%.1f",
 		       from, (unsigned long long)e->restore->m.id, e->restore->n_old, e->n_workers,
-		       (double)(sl_now_ns() - t0) / 1e6);
-	}
+		       (double)(e->load_t1_ns - e->load_t0_ns) / 1e6);
 	rc = sl_ckpt_recover_sinks(job, e->restore);
 	if (rc < 0)
 		return rc;
