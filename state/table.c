@@ -4,6 +4,7 @@
 
 #include <mimalloc.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/keygroup.h"
 #include "state/snap.h"
@@ -63,8 +64,16 @@ struct sl_table {
 	uint32_t value_bytes; /* rounded up to 8 */
 	struct slot *slots;
 	uint64_t cap; /* power of two */
-	uint64_t n_live;
-	uint64_t n_tomb;
+	uint64_t n_live; /* in both indexes */
+	uint64_t n_tomb; /* of slots */
+	/* Incremental rehash: after a grow, the previous index stays until
+	 * every entry moved over, MIGRATE_STEP slots per write (and at once
+	 * when one is looked up). An entry is in exactly one of the two; a
+	 * moved slot becomes a tombstone so the old probe runs stay whole. */
+	struct slot *old;
+	uint64_t old_cap;
+	uint64_t old_next; /* next old slot to move */
+	uint64_t old_live; /* entries still in old */
 	struct chunk *chunks;
 	uint64_t live_bytes;
 	uint64_t dead_bytes;
@@ -84,6 +93,42 @@ struct sl_table {
 	uint64_t cow_copies;
 	bool compacting; /* from dead >= live until dead <= live / 2 */
 };
+
+#define MIGRATE_STEP 64u
+/* Indexes this big come zeroed from the kernel, page by page as they are
+ * touched (an allocator would clear them first: ~0.4 ms per MiB, at once). */
+#define INDEX_MMAP_BYTES (4u << 20)
+
+static struct slot *index_alloc(uint64_t cap)
+{
+	size_t bytes = cap * sizeof(struct slot);
+	if (bytes < INDEX_MMAP_BYTES)
+		return mi_zalloc(bytes);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void index_free(struct slot *slots, uint64_t cap)
+{
+	if (!slots)
+		return;
+	size_t bytes = cap * sizeof(struct slot);
+	if (bytes < INDEX_MMAP_BYTES)
+		mi_free(slots);
+	else
+		munmap(slots, bytes);
+}
+
+/* Slot i of both indexes: the current one, then the previous one. */
+static inline struct slot *slot_at(const struct sl_table *t, uint64_t i)
+{
+	return i < t->cap ? &t->slots[i] : &t->old[i - t->cap];
+}
+
+static inline uint64_t all_slots(const struct sl_table *t)
+{
+	return t->cap + (t->old ? t->old_cap : 0);
+}
 
 static inline bool is_expired(const struct sl_table *t, const struct entry *e)
 {
@@ -115,7 +160,7 @@ struct sl_table *sl_table_new(uint32_t value_bytes)
 	t->value_bytes = (value_bytes + 7) & ~7u;
 	t->gen = 1;
 	t->cap = 1024;
-	t->slots = mi_zalloc(t->cap * sizeof(*t->slots));
+	t->slots = index_alloc(t->cap);
 	if (!t->slots) {
 		mi_free(t);
 		return NULL;
@@ -138,7 +183,8 @@ void sl_table_free(struct sl_table *t)
 		return;
 	free_chunks(t->chunks);
 	mi_free(t->fz);
-	mi_free(t->slots);
+	index_free(t->slots, t->cap);
+	index_free(t->old, t->old_cap);
 	mi_free(t);
 }
 
@@ -166,28 +212,63 @@ static struct entry *arena_alloc(struct sl_table *t, size_t n)
 	return e;
 }
 
+/* Puts an entry that is in neither index into slots (the key is absent). */
+static void place(struct sl_table *t, uint64_t hash, struct entry *e)
+{
+	uint64_t mask = t->cap - 1;
+	for (uint64_t j = hash & mask;; j = (j + 1) & mask) {
+		struct slot *s = &t->slots[j];
+		if (!s->e || s->e == TOMBSTONE) {
+			if (s->e == TOMBSTONE)
+				t->n_tomb--;
+			s->hash = hash;
+			s->e = e;
+			return;
+		}
+	}
+}
+
+/* Moves up to budget slots of the previous index; frees it once empty. */
+static void migrate(struct sl_table *t, uint64_t budget)
+{
+	if (!t->old)
+		return;
+	while (budget-- && t->old_live && t->old_next < t->old_cap) {
+		struct slot *s = &t->old[t->old_next++];
+		if (s->e && s->e != TOMBSTONE) {
+			place(t, s->hash, s->e);
+			s->e = TOMBSTONE;
+			t->old_live--;
+		}
+	}
+	if (t->old_live == 0) {
+		index_free(t->old, t->old_cap);
+		t->old = NULL;
+		t->old_cap = t->old_next = t->old_live = 0;
+	}
+}
+
+/* A bigger index (or one without tombstones). The entries move over
+ * incrementally: no write waits for a whole rehash. */
 static int grow(struct sl_table *t)
 {
+	if (t->old)
+		migrate(t, UINT64_MAX); /* the one before is done first (rare) */
 	uint64_t cap = t->cap;
-	/* Only tombstones: rehash in place at the same size. */
+	/* Only tombstones: a fresh index of the same size. */
 	if ((t->n_live + 1) * 2 > cap)
 		cap *= 2;
-	struct slot *ns = mi_zalloc(cap * sizeof(*ns));
+	struct slot *ns = index_alloc(cap);
 	if (!ns)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < t->cap; i++) {
-		struct slot *s = &t->slots[i];
-		if (!s->e || s->e == TOMBSTONE)
-			continue;
-		uint64_t j = s->hash & (cap - 1);
-		while (ns[j].e)
-			j = (j + 1) & (cap - 1);
-		ns[j] = *s;
-	}
-	mi_free(t->slots);
+	t->old = t->slots;
+	t->old_cap = t->cap;
+	t->old_next = 0;
+	t->old_live = t->n_live;
 	t->slots = ns;
 	t->cap = cap;
 	t->n_tomb = 0;
+	migrate(t, MIGRATE_STEP);
 	return 0;
 }
 
@@ -204,13 +285,13 @@ static inline bool key_eq(const void *a, const void *b, uint32_t len)
 	return memcmp(a, b, len) == 0;
 }
 
-static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
-			   struct slot **first_free)
+static struct slot *probe(const struct sl_table *t, struct slot *slots, uint64_t cap,
+			  const void *key, uint32_t len, uint64_t hash, struct slot **first_free)
 {
-	uint64_t mask = t->cap - 1;
+	uint64_t mask = cap - 1;
 	*first_free = NULL;
 	for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
-		struct slot *s = &t->slots[i];
+		struct slot *s = &slots[i];
 		if (!s->e) {
 			if (!*first_free)
 				*first_free = s;
@@ -224,6 +305,28 @@ static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, ui
 		if (s->hash == hash && s->e->key_len == len && key_eq(entry_key(t, s->e), key, len))
 			return s;
 	}
+}
+
+/* The key's slot in the current index, or NULL with *first_free where it
+ * would go. A key still in the previous index is moved over first. */
+static struct slot *lookup(struct sl_table *t, const void *key, uint32_t len, uint64_t hash,
+			   struct slot **first_free)
+{
+	struct slot *s = probe(t, t->slots, t->cap, key, len, hash, first_free);
+	if (s || SL_LIKELY(!t->old))
+		return s;
+	struct slot *ff_old;
+	struct slot *o = probe(t, t->old, t->old_cap, key, len, hash, &ff_old);
+	if (!o)
+		return NULL;
+	struct slot *ff = *first_free;
+	if (ff->e == TOMBSTONE)
+		t->n_tomb--;
+	ff->hash = o->hash;
+	ff->e = o->e;
+	o->e = TOMBSTONE;
+	t->old_live--;
+	return ff;
 }
 
 static inline void set_dead(struct sl_table *t, struct entry *e)
@@ -290,11 +393,16 @@ void *sl_table_upsert(struct sl_table *t, const void *key, uint32_t len, uint64_
 		}
 		return entry_value(e);
 	}
-	if ((t->n_live + t->n_tomb + 1) * 4 > t->cap * 3) {
+	bool moved = t->old != NULL;
+	if (moved)
+		migrate(t, MIGRATE_STEP);
+	if ((t->n_live - t->old_live + t->n_tomb + 1) * 4 > t->cap * 3) {
 		if (grow(t) < 0)
 			return NULL;
-		lookup(t, key, len, hash, &ff);
+		moved = true;
 	}
+	if (moved)
+		lookup(t, key, len, hash, &ff); /* the index changed under ff */
 	size_t n = entry_bytes(t, len);
 	struct entry *e = arena_alloc(t, n);
 	if (!e)
@@ -329,6 +437,8 @@ void sl_table_delete(struct sl_table *t, const void *key, uint32_t len, uint64_t
 	t->n_tomb++;
 	t->live_bytes -= n;
 	t->dead_bytes += n;
+	if (t->old)
+		migrate(t, MIGRATE_STEP);
 }
 
 /* Moves the live entries of chunk c (not the newest) to the newest chunk
@@ -349,11 +459,20 @@ static bool compact_chunk(struct sl_table *t, struct chunk *c)
 		ne->gen = t->gen;
 		/* Mark the old copy moved, so a second attempt skips it. */
 		e->dead_gen = t->gen;
-		for (uint64_t i = e->hash & mask;; i = (i + 1) & mask)
+		bool found = false;
+		for (uint64_t i = e->hash & mask; t->slots[i].e; i = (i + 1) & mask)
 			if (t->slots[i].e == e) {
 				t->slots[i].e = ne;
+				found = true;
 				break;
 			}
+		for (uint64_t m = t->old_cap - 1, i = e->hash & m; !found && t->old[i].e;
+		     i = (i + 1) & m)
+			if (t->old[i].e == e) {
+				t->old[i].e = ne;
+				found = true;
+			}
+		SL_ASSERT(found);
 	}
 	if (c->prev)
 		c->prev->next = c->next;
@@ -374,6 +493,8 @@ static bool compact_chunk(struct sl_table *t, struct chunk *c)
  */
 void sl_table_maybe_compact(struct sl_table *t)
 {
+	if (t->old)
+		migrate(t, 1u << 16); /* maintenance time: more than a write's share */
 	if (t->fz)
 		return;
 	if (!t->compacting)
@@ -394,7 +515,7 @@ void sl_table_maybe_compact(struct sl_table *t)
 	}
 	if (t->dead_bytes * 2 <= t->live_bytes || moved == 0)
 		t->compacting = false;
-	if (t->n_tomb > t->n_live)
+	if (t->n_tomb > t->n_live && !t->old)
 		grow(t); /* drops the tombstones */
 }
 
@@ -424,16 +545,22 @@ void sl_table_prefetch_entry(const struct sl_table *t, uint64_t hash)
 	}
 }
 
-void *sl_table_peek(const struct sl_table *t, uint64_t hash)
+static void *peek_in(struct slot *slots, uint64_t cap, uint64_t hash)
 {
-	uint64_t mask = t->cap - 1;
+	uint64_t mask = cap - 1;
 	for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
-		struct slot *s = &t->slots[i];
+		struct slot *s = &slots[i];
 		if (!s->e)
 			return NULL;
 		if (s->e != TOMBSTONE && s->hash == hash)
 			return entry_value(s->e);
 	}
+}
+
+void *sl_table_peek(const struct sl_table *t, uint64_t hash)
+{
+	void *v = peek_in(t->slots, t->cap, hash);
+	return v || !t->old ? v : peek_in(t->old, t->old_cap, hash);
 }
 
 uint64_t sl_table_count(const struct sl_table *t)
@@ -443,14 +570,14 @@ uint64_t sl_table_count(const struct sl_table *t)
 
 uint64_t sl_table_bytes(const struct sl_table *t)
 {
-	return t->live_bytes + t->dead_bytes + t->cap * sizeof(struct slot);
+	return t->live_bytes + t->dead_bytes + all_slots(t) * sizeof(struct slot);
 }
 
 bool sl_table_next(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
 		   void **value)
 {
-	while (it->slot < t->cap) {
-		struct slot *s = &t->slots[it->slot++];
+	while (it->slot < all_slots(t)) {
+		struct slot *s = slot_at(t, it->slot++);
 		if (!s->e || s->e == TOMBSTONE)
 			continue;
 		*key = entry_key(t, s->e);
@@ -464,8 +591,8 @@ bool sl_table_next(struct sl_table *t, struct sl_table_iter *it, const void **ke
 bool sl_table_next_h(struct sl_table *t, struct sl_table_iter *it, const void **key, uint32_t *len,
 		     void **value, uint64_t *hash)
 {
-	while (it->slot < t->cap) {
-		struct slot *s = &t->slots[it->slot++];
+	while (it->slot < all_slots(t)) {
+		struct slot *s = slot_at(t, it->slot++);
 		if (!s->e || s->e == TOMBSTONE)
 			continue;
 		*key = entry_key(t, s->e);
@@ -483,8 +610,8 @@ void sl_table_snapshot(struct sl_table *t, struct sl_snapbuf *out)
 	/* One reservation for everything: the copy loop then never grows. */
 	if (!sl_snap_reserve(out, t->live_bytes + t->n_live * 16))
 		return;
-	for (uint64_t i = 0; i < t->cap; i++) {
-		struct slot *s = &t->slots[i];
+	for (uint64_t i = 0; i < all_slots(t); i++) {
+		struct slot *s = slot_at(t, i);
 		if (!s->e || s->e == TOMBSTONE || is_expired(t, s->e))
 			continue;
 		uint8_t *p = out->p + out->len;
@@ -644,6 +771,8 @@ void sl_table_tick(struct sl_table *t, int64_t now_wall_ms)
 	t->now_s = d > 0 ? (uint32_t)d : 0;
 	/* Incremental cleanup: a few slots per call, so keys never read again
 	 * go too (Flink's incremental cleanup). */
+	if (t->old)
+		migrate(t, MIGRATE_STEP); /* also when only reads come */
 	for (uint32_t k = 0; k < 256; k++) {
 		struct slot *s = &t->slots[t->sweep++ & (t->cap - 1)];
 		if (s->e && s->e != TOMBSTONE && is_expired(t, s->e))
