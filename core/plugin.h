@@ -70,6 +70,12 @@ struct sl_plugin {
 	const char *(*describe)(const struct sl_node *node, char *buf, size_t cap);
 	/* Periodic (at least every 100 ms while the node is live). */
 	void (*tick)(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns);
+	/* While another node on the worker waits for its own I/O or a retry
+	 * (sl_worker_wait_io, sl_worker_pause: a sink reconnecting to a
+	 * database that is down), at least every 100 ms: keep connections
+	 * alive (answer a server's keepalives). Never emits, never blocks,
+	 * and returns at once when the node itself is the one waiting. */
+	void (*service)(struct sl_worker *w, struct sl_nodeinst *ni);
 
 	/*
 	 * Checkpoints. NULL callbacks: the node keeps nothing across restarts.

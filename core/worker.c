@@ -332,16 +332,46 @@ static uint32_t reap(struct sl_worker *w)
 	return n;
 }
 
+static void service_nodes(struct sl_worker *w)
+{
+	if (w->in_service)
+		return;
+	w->in_service = true;
+	for (uint32_t i = 0; i < w->job->n_nodes; i++) {
+		struct sl_nodeinst *ni = &w->ni[i];
+		if (ni->node->plugin->service && ni->state)
+			ni->node->plugin->service(w, ni);
+	}
+	w->in_service = false;
+}
+
+static int wait_some(struct sl_worker *w, int64_t ns)
+{
+	struct io_uring_cqe *cqe = NULL;
+	struct __kernel_timespec ts = {.tv_sec = ns / 1000000000ll, .tv_nsec = ns % 1000000000ll};
+	int rc = io_uring_submit_and_wait_timeout(&w->uring, &cqe, 1, &ts, NULL);
+	if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -ETIME)
+		return rc;
+	reap(w);
+	service_nodes(w);
+	return 0;
+}
+
 int sl_worker_wait_io(struct sl_worker *w)
 {
-	struct io_uring_cqe *cqe;
-	int rc = io_uring_submit_and_wait(&w->uring, 1);
-	if (rc < 0 && rc != -EINTR && rc != -EBUSY)
-		return rc;
-	rc = io_uring_peek_cqe(&w->uring, &cqe);
-	(void)cqe;
-	reap(w);
-	return 0;
+	return wait_some(w, 100000000ll);
+}
+
+void sl_worker_pause(struct sl_worker *w, int64_t ms)
+{
+	int64_t until = sl_now_ns() + ms * 1000000;
+	for (int64_t now = sl_now_ns(); now < until; now = sl_now_ns()) {
+		if (atomic_load(&w->eng->exit_now) || atomic_load(&w->eng->failed))
+			return;
+		int64_t left = until - now;
+		if (wait_some(w, left < 100000000ll ? left : 100000000ll) < 0)
+			return;
+	}
 }
 
 static void event_done(struct sl_worker *w, struct sl_io *io, int res)

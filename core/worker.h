@@ -111,6 +111,7 @@ struct sl_worker {
 	int64_t dlq_since_ns;
 	uint32_t dlq_chain; /* nodes fed (transitively) by the dead_letter source */
 	bool in_dlq;        /* re-entrancy guard: a failing dead-letter sink only logs */
+	bool in_service;    /* re-entrancy guard: service callbacks running */
 
 	uint32_t live_sources;
 	uint32_t live_nodes;
@@ -236,9 +237,15 @@ static inline void sl_worker_wake_at(struct sl_worker *w, int64_t t)
 }
 /* An SQE on the worker's ring (submits to make room when full). */
 struct io_uring_sqe *sl_worker_sqe(struct sl_worker *w);
-/* Waits for and dispatches at least one completion (used by a node that
- * cannot go on until its own I/O finishes, e.g. both write buffers busy). */
+/* Waits for completions (at most ~100 ms) and dispatches them, then lets
+ * the nodes with a service callback keep their connections alive; used by a
+ * node that cannot go on until its own I/O finishes (e.g. both write
+ * buffers busy), in a loop on its own condition. */
 int sl_worker_wait_io(struct sl_worker *w);
+/* Sleeps up to ms while the other nodes' service callbacks run (a node
+ * waiting to retry; use instead of sleeping). Returns early when the job is
+ * exiting. */
+void sl_worker_pause(struct sl_worker *w, int64_t ms);
 /* True once the job was asked to stop (signal, fatal error elsewhere). */
 bool sl_worker_stopping(const struct sl_worker *w);
 /*

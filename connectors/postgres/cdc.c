@@ -47,6 +47,7 @@
 #define CDC_MAX_RELS 128u
 #define CDC_STATUS_BYTES SL_PGO_STATUS_BYTES
 #define CDC_PENDING 64u /* checkpoints taken, not yet committed */
+#define CDC_QUEUE 1024u /* messages read ahead while another node waits */
 
 enum { SNAP_INITIAL, SNAP_NEVER };
 static const char *const snapshot_modes[] = {"initial", "never", NULL};
@@ -178,11 +179,18 @@ struct cdc_state {
 	bool stop_at_commit;
 	bool eof;
 	bool hold; /* checkpoints are held until the stream starts */
+	bool in_call; /* inside its own libpq calls: service leaves the connection alone */
 	uint64_t wal_end;    /* the server's end of WAL, as it last said */
 	int64_t emitted_ms;  /* commit time of the last transaction emitted */
-	/* a CopyData buffer not consumed yet (its rows did not fit the batch) */
-	char *held;
-	int held_len;
+	/* CopyData buffers read but not decoded yet, oldest first: one whose
+	 * rows did not fit the batch, and what service read past to reach the
+	 * server's keepalives. */
+	struct {
+		char *buf;
+		int len;
+	} q[CDC_QUEUE];
+	uint32_t q_head, q_n;
+	uint64_t ka_end; /* the position in the server's last keepalive */
 	/* feedback */
 	uint64_t pend_id[CDC_PENDING], pend_lsn[CDC_PENDING];
 	uint32_t n_pend;
@@ -663,9 +671,10 @@ static void drop_conn(struct sl_worker *w, struct cdc_state *st)
 			if (sl_worker_wait_io(w) < 0)
 				break;
 	}
-	if (st->held) {
-		PQfreemem(st->held);
-		st->held = NULL;
+	while (st->q_n) {
+		PQfreemem(st->q[st->q_head].buf);
+		st->q_head = (st->q_head + 1) % CDC_QUEUE;
+		st->q_n--;
 	}
 	if (st->conn)
 		PQfinish(st->conn);
@@ -724,11 +733,7 @@ static bool connect_repl(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc
 			       "msg=\"cannot connect to PostgreSQL: retrying\" reason=%s "
 			       "retry_ms=%" PRId64,
 			       sl_log_quote(why, strcspn(why, "\n"), q, sizeof(q)), backoff);
-		int64_t until = sl_now_ns() + backoff * 1000000;
-		while (sl_now_ns() < until && !exiting(w)) {
-			struct timespec ts = {0, 20 * 1000000};
-			nanosleep(&ts, NULL);
-		}
+		sl_worker_pause(w, backoff);
 		if (exiting(w))
 			return false;
 		backoff = backoff * 2 > c->retry_max_ms ? c->retry_max_ms : backoff * 2;
@@ -1078,7 +1083,16 @@ static int start_stream(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_
 
 /* ---- standby status ---- */
 
-static void send_status(struct sl_worker *w, struct cdc_state *st, bool reply)
+/*
+ * Written: what was emitted. Flushed: with confirm, the position of the
+ * last complete checkpoint (the slot may discard WAL before it); otherwise
+ * none (InvalidXLogRecPtr), which confirms nothing. Most updates confirm
+ * nothing on purpose: a server shutting down waits until the client's flush
+ * position — or, when that is unset, its write position — reaches what it
+ * sent, and a checkpointed flush position lags by design; an update with
+ * only the write position lets it finish.
+ */
+static void send_status(struct sl_worker *w, struct cdc_state *st, bool confirm)
 {
 	if (!st->conn || st->phase != PHASE_STREAM)
 		return;
@@ -1086,12 +1100,19 @@ static void send_status(struct sl_worker *w, struct cdc_state *st, bool reply)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	uint64_t flushed = st->confirmed_lsn;
-	size_t n = sl_pgo_put_status(buf, st->done_lsn > flushed ? st->done_lsn : flushed, flushed,
-				     flushed, sl_pg_time_from_unix_us(now_us), reply);
+	uint64_t flushed = confirm ? st->confirmed_lsn : 0;
+	/* Written: what was read, as far as the server's keepalives say it
+	 * sent (exactly that far: a server shutting down compares). Writing
+	 * confirms nothing for a logical slot. */
+	uint64_t written = st->done_lsn > st->ka_end ? st->done_lsn : st->ka_end;
+	if (st->confirmed_lsn > written)
+		written = st->confirmed_lsn;
+	size_t n = sl_pgo_put_status(buf, written, flushed, flushed, sl_pg_time_from_unix_us(now_us),
+				     false);
 	if (PQputCopyData(st->conn, (const char *)buf, (int)n) == 1)
 		PQflush(st->conn);
-	st->sent_confirmed = flushed;
+	if (confirm)
+		st->sent_confirmed = flushed;
 	st->last_status_ns = w->now_ns ? w->now_ns : sl_now_ns();
 }
 
@@ -1333,7 +1354,7 @@ static void cdc_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	if (!st)
 		return;
 	if (st->conn && st->confirmed_lsn > st->sent_confirmed)
-		send_status(w, st, false);
+		send_status(w, st, true);
 	drop_conn(w, st);
 	mi_free(st->msg);
 	mi_free(st->rels);
@@ -1367,14 +1388,25 @@ static int begin(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_state *
 
 /* ---- poll ---- */
 
+/* Puts back a buffer next_data gave (it goes first again). */
+static void unread(struct cdc_state *st, char *buf, int len)
+{
+	SL_ASSERT(st->q_n < CDC_QUEUE);
+	st->q_head = (st->q_head + CDC_QUEUE - 1) % CDC_QUEUE;
+	st->q[st->q_head].buf = buf;
+	st->q[st->q_head].len = len;
+	st->q_n++;
+}
+
 /* The next CopyData buffer: 1 with *buf and *len, 0 when none is ready (a
  * read poll is armed), -1 when the stream ended or broke. */
 static int next_data(struct sl_worker *w, struct cdc_state *st, char **buf, int *len)
 {
-	if (st->held) {
-		*buf = st->held;
-		*len = st->held_len;
-		st->held = NULL;
+	if (st->q_n) {
+		*buf = st->q[st->q_head].buf;
+		*len = st->q[st->q_head].len;
+		st->q_head = (st->q_head + 1) % CDC_QUEUE;
+		st->q_n--;
 		return 1;
 	}
 	for (int tries = 0; tries < 2; tries++) {
@@ -1469,8 +1501,7 @@ static int copy_poll(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_sta
 			return 1;
 		}
 		if ((size_t)len > sl_batch_heap_free(b) && b->n_rows) {
-			st->held = buf;
-			st->held_len = len;
+			unread(st, buf, len);
 			return 1;
 		}
 		if ((size_t)len > st->scratch_cap) {
@@ -1516,8 +1547,24 @@ static int copy_poll(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_sta
 	}
 }
 
+static void keepalive(struct sl_worker *w, struct cdc_state *st, const struct sl_pgo_copydata *cd)
+{
+	if (cd->wal_end > st->wal_end)
+		st->wal_end = cd->wal_end;
+	if (cd->wal_end > st->ka_end)
+		st->ka_end = cd->wal_end;
+	/* Between transactions: everything before the server's position was
+	 * sent, so it is ours (it moves the slot on while other tables change). */
+	if (!st->txn_lsn && cd->wal_end > st->done_lsn)
+		st->done_lsn = cd->wal_end;
+	if (!st->ckpt_on)
+		st->confirmed_lsn = st->done_lsn;
+	if (cd->reply_requested)
+		send_status(w, st, false);
+}
+
 /* One message of the stream. 1: consumed; 0: the batch has no room (buf
- * is held); <0 fatal. */
+ * goes back to the queue); <0 fatal. */
 static int stream_msg(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_state *st,
 		      struct sl_batch *b, char *buf, int len)
 {
@@ -1529,19 +1576,12 @@ static int stream_msg(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_st
 		sl_worker_fail(w, ni, -EPROTO, "replication stream: %s", err);
 		return -EPROTO;
 	}
-	if (cd.wal_end > st->wal_end)
-		st->wal_end = cd.wal_end;
 	if (cd.kind == 'k') {
-		/* Caught up and between transactions: the server's position
-		 * is ours (nothing of ours lies before it unsent). */
-		if (!st->txn_lsn && cd.wal_end > st->done_lsn)
-			st->done_lsn = cd.wal_end;
-		if (!st->ckpt_on)
-			st->confirmed_lsn = st->done_lsn;
-		if (cd.reply_requested)
-			send_status(w, st, false);
+		keepalive(w, st, &cd);
 		return 1;
 	}
+	if (cd.wal_end > st->wal_end)
+		st->wal_end = cd.wal_end;
 	struct sl_pgo_msg *m = st->msg;
 	int rc = sl_pgo_parse(cd.payload, cd.payload_len, m, err, sizeof(err));
 	if (rc < 0) {
@@ -1661,8 +1701,7 @@ static int stream_poll(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_s
 		}
 		int rc = stream_msg(w, ni, st, b, buf, len);
 		if (rc == 0) {
-			st->held = buf;
-			st->held_len = len;
+			unread(st, buf, len);
 			return 1;
 		}
 		PQfreemem(buf);
@@ -1672,20 +1711,78 @@ static int stream_poll(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_s
 	return 1;
 }
 
+static int poll_stream(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_state *st);
+
 static int cdc_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	struct cdc_state *st = ni->state;
 	if (!st->owner || st->phase == PHASE_DONE)
 		return SL_POLL_EOF;
-	if (!st->conn) {
-		int rc = begin(w, ni, st);
-		if (rc < 0)
-			return rc;
+	return poll_stream(w, ni, st);
+}
+
+/*
+ * While another node on this worker waits (a sink reconnecting to the same
+ * database, say), the server still expects answers to its keepalives: a
+ * server shutting down waits for one before it lets anybody reconnect.
+ * Reads what arrived, answers keepalives ahead of any change, and keeps the
+ * first change for poll.
+ */
+static void cdc_service(struct sl_worker *w, struct sl_nodeinst *ni)
+{
+	struct cdc_state *st = ni->state;
+	if (!st->owner || st->in_call || st->phase != PHASE_STREAM || !st->conn || st->poll_armed)
+		return;
+	if (!PQconsumeInput(st->conn))
+		return; /* poll sees the broken connection */
+	while (st->q_n < CDC_QUEUE) {
+		char *buf;
+		int n = PQgetCopyData(st->conn, &buf, 1);
+		if (n == 0) {
+			arm_poll(w, st, false);
+			return;
+		}
+		if (n < 0)
+			return;
+		struct sl_pgo_copydata cd = {0};
+		char err[256];
+		if (sl_pgo_parse_copydata((const uint8_t *)buf, (size_t)n, &cd, err, sizeof(err)) < 0 ||
+		    cd.kind != 'k' || st->q_n) {
+			/* A change (or garbage), or anything behind one: poll's,
+			 * in order. A keepalive is still answered. */
+			if (cd.kind == 'k' && cd.reply_requested) {
+				if (cd.wal_end > st->ka_end)
+					st->ka_end = cd.wal_end;
+				send_status(w, st, false);
+			}
+			st->q[(st->q_head + st->q_n) % CDC_QUEUE].buf = buf;
+			st->q[(st->q_head + st->q_n) % CDC_QUEUE].len = n;
+			st->q_n++;
+			continue;
+		}
+		keepalive(w, st, &cd);
+		PQfreemem(buf);
 	}
+}
+
+static int poll_stream(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_state *st)
+{
 	if (st->poll_armed)
 		return SL_POLL_IDLE;
+	/* The connection is ours alone until the rows go out: a sink
+	 * downstream on this worker may wait (a reconnect) inside sl_emit,
+	 * and then service answers the server's keepalives meanwhile. */
+	st->in_call = true;
+	int rc = 0;
+	if (!st->conn)
+		rc = begin(w, ni, st);
+	if (rc < 0) {
+		st->in_call = false;
+		return rc;
+	}
 	struct sl_batch *b = sl_worker_batch(w, &ni->node->schema);
-	int rc = st->phase == PHASE_COPY ? copy_poll(w, ni, st, b) : stream_poll(w, ni, st, b);
+	rc = st->phase == PHASE_COPY ? copy_poll(w, ni, st, b) : stream_poll(w, ni, st, b);
+	st->in_call = false;
 	uint32_t rows = b->n_rows;
 	int erc = 0;
 	if (rows) {
@@ -1716,8 +1813,9 @@ static void cdc_tick(struct sl_worker *w, struct sl_nodeinst *ni, int64_t now_ns
 	sl_worker_source_lag(ni, SL_LAG_BYTES, behind);
 	int64_t age = behind && st->emitted_ms ? sl_wall_ms() - st->emitted_ms : 0;
 	sl_worker_source_lag(ni, SL_LAG_MS, age > 0 ? (uint64_t)age : 0);
-	if (now_ns - st->last_status_ns >= c->status_interval_ms * 1000000 ||
-	    st->confirmed_lsn > st->sent_confirmed)
+	if (st->confirmed_lsn > st->sent_confirmed)
+		send_status(w, st, true);
+	else if (now_ns - st->last_status_ns >= c->status_interval_ms * 1000000)
 		send_status(w, st, false);
 }
 
@@ -1812,7 +1910,7 @@ static void cdc_committed(struct sl_worker *w, struct sl_nodeinst *ni, uint64_t 
 	}
 	st->n_pend = keep;
 	if (st->confirmed_lsn > st->sent_confirmed)
-		send_status(w, st, false);
+		send_status(w, st, true);
 }
 
 static const char *cdc_describe(const struct sl_node *n, char *buf, size_t cap)
@@ -1834,6 +1932,7 @@ const struct sl_plugin sl_plugin_postgres_cdc_source = {
 	.close = cdc_close,
 	.poll = cdc_poll,
 	.tick = cdc_tick,
+	.service = cdc_service,
 	.describe = cdc_describe,
 	.snapshot = cdc_snapshot,
 	.restore = cdc_restore,

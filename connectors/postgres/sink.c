@@ -492,11 +492,7 @@ static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct p
 			       where, sl_log_quote(why, strcspn(why, "\n"), q, sizeof(q)), backoff);
 		if (sl_worker_stopping(w) && atomic_load(&w->eng->exit_now))
 			return false;
-		int64_t until = sl_now_ns() + backoff * 1000000;
-		while (sl_now_ns() < until && !atomic_load(&w->eng->exit_now)) {
-			struct timespec ts = {0, 20 * 1000000};
-			nanosleep(&ts, NULL);
-		}
+		sl_worker_pause(w, backoff); /* other nodes keep their connections alive */
 		if (atomic_load(&w->eng->exit_now))
 			return false;
 		backoff = backoff * 2 > c->retry_max_ms ? c->retry_max_ms : backoff * 2;
