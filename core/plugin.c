@@ -6,6 +6,7 @@
 extern const struct sl_plugin sl_plugin_generator_source;
 extern const struct sl_plugin sl_plugin_file_source;
 extern const struct sl_plugin sl_plugin_postgres_cdc_source;
+extern const struct sl_plugin sl_plugin_kafka_source;
 extern const struct sl_plugin sl_plugin_filter;
 extern const struct sl_plugin sl_plugin_map;
 extern const struct sl_plugin sl_plugin_key_by;
@@ -25,6 +26,7 @@ const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_generator_source,
 	&sl_plugin_file_source,
 	&sl_plugin_postgres_cdc_source,
+	&sl_plugin_kafka_source,
 	&sl_plugin_filter,
 	&sl_plugin_map,
 	&sl_plugin_key_by,

@@ -76,8 +76,10 @@ void sl_decoder_free(struct sl_decoder *d);
 
 /*
  * Decodes one message msg[0..len) into rows appended to b, whose schema is
- * sl_format_schema(f). padded: SL_JSON_PADDING bytes after msg + len are
- * readable (no copy). Every row gets ingest_ns and event time INT64_MIN.
+ * sl_format_schema(f), or starts with its columns (a connector's own columns,
+ * e.g. Kafka metadata, follow; they are left null and rolled back with the
+ * row). padded: SL_JSON_PADDING bytes after msg + len are readable (no copy).
+ * Every row gets ingest_ns and event time INT64_MIN.
  * Returns the number of rows appended: 0 for a tombstone (len 0 or msg
  * NULL), a JSON null (plain json), a DDL or CREATE message, or one filtered
  * out. On failure b is unchanged (rows of the message rolled back) and err
