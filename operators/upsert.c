@@ -940,11 +940,15 @@ static int upsert_restore(struct sl_worker *w, struct sl_nodeinst *ni, const str
 			uint64_t hash = sl_snapread_u64(&r);
 			uint32_t kl = sl_snapread_u32(&r);
 			const void *key = kl <= SL_KEY_MAX_BYTES ? sl_snapread_get(&r, kl) : NULL;
-			const struct ups_head *src = sl_snapread_get(&r, vb);
-			if (r.bad || !key || !src || src->image_len > SL_ROWSTORE_MAX_BYTES ||
-			    src->cmp_len > src->image_len)
+			const uint8_t *src = sl_snapread_get(&r, vb);
+			if (r.bad || !key || !src)
 				return -EINVAL;
-			const void *img = src->image_len ? sl_snapread_get(&r, src->image_len) : NULL;
+			/* The bytes are unaligned in the snapshot: read the head from a copy. */
+			struct ups_head hd;
+			memcpy(&hd, src, sizeof(hd));
+			if (hd.image_len > SL_ROWSTORE_MAX_BYTES || hd.cmp_len > hd.image_len)
+				return -EINVAL;
+			const void *img = hd.image_len ? sl_snapread_get(&r, hd.image_len) : NULL;
 			if (r.bad)
 				return -EINVAL;
 			if (!sl_table_owns(hash, w->job->max_parallelism, w->n_workers, w->id))
@@ -955,11 +959,11 @@ static int upsert_restore(struct sl_worker *w, struct sl_nodeinst *ni, const str
 				return -ENOMEM;
 			memcpy(h, src, vb);
 			h->image = NULL;
-			if (src->image_len) {
-				h->image = sl_rowstore_alloc(st->images, src->image_len);
+			if (hd.image_len) {
+				h->image = sl_rowstore_alloc(st->images, hd.image_len);
 				if (!h->image)
 					return -ENOMEM;
-				memcpy(h->image, img, src->image_len);
+				memcpy(h->image, img, hd.image_len);
 			}
 		}
 		if (!sl_snapread_done(&r))
