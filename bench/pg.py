@@ -10,11 +10,15 @@ name, address, phone, id_number varchar(18), updated_time timestamptz):
   pg_copy            psql COPY of N rows from a CSV file (the raw ceiling)
   pg_copy_merge      COPY into a temporary table + one INSERT … ON CONFLICT
                      merge (what an upsert through COPY would cost)
-  sluice_upsert_alo  the same CSV through a file source -> postgres sink
-                     (multi-row INSERT … ON CONFLICT, batches of 5000),
-                     at_least_once
-  sluice_upsert_eo   the same, exactly_once (checkpoint every 1 s, prepared
-                     transactions)
+  sluice_upsert_alo_copy    the same CSV through a file source -> postgres
+                            sink, method copy (COPY into the worker's
+                            staging table + INSERT … SELECT … ON CONFLICT
+                            per batch of 5000), at_least_once
+  sluice_upsert_alo_insert  the same, method insert (one multi-row
+                            INSERT … VALUES … ON CONFLICT per batch)
+  sluice_upsert_eo_copy     method copy, exactly_once (checkpoint every 1 s,
+                            prepared transactions)
+  sluice_upsert_eo_insert   method insert, exactly_once
 """
 import argparse
 import json
@@ -80,10 +84,14 @@ pg.sql("CREATE TEMP TABLE stage (LIKE archive); "
        "id_number = EXCLUDED.id_number, updated_time = EXCLUDED.updated_time")
 emit("pg_copy_merge", N, time.monotonic() - t0)
 
-for name, delivery, ckpt in (("sluice_upsert_alo", "at_least_once", ""),
-                             ("sluice_upsert_eo", "exactly_once",
-                              f"checkpoint: {{interval: 1s, dir: {work}/state}}")):
+runs = [(f"sluice_upsert_{d}_{method}", method, delivery, ckpt)
+        for d, delivery, ckpt in (("alo", "at_least_once", ""),
+                                  ("eo", "exactly_once",
+                                   f"checkpoint: {{interval: 1s, dir: {work}/state}}"))
+        for method in ("copy", "insert")]
+for name, method, delivery, ckpt in runs:
     reset()
+    subprocess.run(["rm", "-rf", os.path.join(work, "state")], check=True)
     job = os.path.join(work, name + ".yaml")
     with open(job, "w") as f:
         f.write(f"""
@@ -95,7 +103,7 @@ sources:
        address: STRING, phone: STRING, id_number: STRING, updated_time: TIMESTAMP}}}}
 sinks:
   db: {{from: ev, type: postgres, dsn: "{pg.dsn()}", table: archive, key: [customer_id],
-       delivery: {delivery}, batch_rows: 5000}}
+       delivery: {delivery}, method: {method}, batch_rows: 5000}}
 """)
     summary = os.path.join(work, name + ".json")
     t0 = time.monotonic()
@@ -107,7 +115,7 @@ sinks:
         sys.exit(f"{name}: {got} rows in the table, want {N}")
     with open(summary) as f:
         s = json.load(f)
-    emit(name, N, dt, {"checkpoints": s.get("checkpoints", 0)})
+    emit(name, N, dt, {"method": method, "checkpoints": s.get("checkpoints", 0)})
 
 with open(os.path.join(HERE, "results-pg.jsonl"), "a") as f:
     f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus\n")

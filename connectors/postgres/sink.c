@@ -23,14 +23,25 @@
 #include "state/table.h"
 
 /*
- * Rows wait in a pending list, each rendered once as its SQL tuple
- * "('1','x',NULL)". A flush keeps the last change per key (a statement may
- * not touch a row twice), then sends one DELETE for the keys whose last
- * change is -D and one INSERT … ON CONFLICT (key) DO UPDATE for the rest, as
- * one simple query, pipelined: the next flush waits for the previous one.
- * A failing statement is retried row by row (each under a savepoint in a
- * transaction) and the rows PostgreSQL refuses go to the dead letters with
- * its message.
+ * Rows wait in a pending list, each rendered once: upserts as a COPY text
+ * line "1\tx\t\\N\n" (method copy) or as an SQL tuple "('1','x',NULL)"
+ * (method insert), deletes as a condition "(\"k\" = '1')". A flush keeps the
+ * last change per key (a statement may not touch a row twice), then sends,
+ * as one simple query and one round trip, one DELETE for the keys whose last
+ * change is -D and for the rest either
+ *   copy:   COPY stage FROM STDIN (the lines follow as COPY data);
+ *           INSERT INTO target SELECT … FROM stage ON CONFLICT (key) DO
+ *           UPDATE …; TRUNCATE stage
+ *   insert: INSERT INTO target VALUES (…), (…) ON CONFLICT (key) DO UPDATE …
+ * (append mode copies straight into the target). The stage is an UNLOGGED
+ * table per (job, sink, worker), made at open from the mapped columns of
+ * the target: PostgreSQL refuses to PREPARE a transaction that touched a
+ * temporary table. Deletes stay one DELETE … WHERE (k = …) OR …: it keeps
+ * the key's own index in the plan whatever the stage's statistics say, and
+ * a NULL key deletes the rows whose key IS NULL as before.
+ * A failing statement is retried row by row as single-row INSERTs and
+ * DELETEs (each under a savepoint in a transaction) and the rows PostgreSQL
+ * refuses go to the dead letters with its message.
  *
  * delivery exactly_once: a worker's statements between two barriers run in
  * one transaction; at the barrier it also records (job, sink, worker,
@@ -44,8 +55,10 @@
 
 enum { MODE_UPSERT, MODE_APPEND };
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
+enum { METHOD_COPY, METHOD_INSERT };
 static const char *const modes[] = {"upsert", "append", NULL};
 static const char *const deliveries[] = {"at_least_once", "exactly_once", NULL};
+static const char *const methods[] = {"copy", "insert", NULL};
 
 struct pgsink_conf {
 	const char *dsn;
@@ -58,6 +71,7 @@ struct pgsink_conf {
 	int64_t batch_rows;
 	int64_t flush_interval_ms;
 	int delivery;
+	int method;
 	int64_t retry_max_ms;
 };
 
@@ -96,14 +110,24 @@ static const struct sl_option pgsink_options[] = {
 		 "max_prepared_transactions > 0): one prepared transaction per worker and "
 		 "checkpoint, committed once the checkpoint is durable; at_least_once: each batch "
 		 "commits on its own"},
+	{.name = "method", .type = SL_OPT_ENUM, .def = "copy", .choices = methods,
+	 .offset = offsetof(struct pgsink_conf, method),
+	 .help = "how a batch travels. copy (faster, see bench/RESULTS.md): COPY into an "
+		 "UNLOGGED staging table sluice_stage_<job>_<sink>_<worker> (made at start next to "
+		 "the target: needs CREATE on its schema), then one INSERT … SELECT … ON CONFLICT "
+		 "merge (append mode copies straight into the table); insert: one multi-row "
+		 "INSERT … VALUES … ON CONFLICT statement. Both send one DELETE for the batch's "
+		 "deletes and retry a failing batch row by row"},
 	{.name = "retry_max", .type = SL_OPT_DURATION_MS, .def = "5s", .min = 1, .max = 600000,
 	 .offset = offsetof(struct pgsink_conf, retry_max_ms),
 	 .help = "longest wait between reconnection attempts (backoff from 100ms)"},
 	{0},
 };
 
-#define PG_MAX_SQL (64u << 20) /* one statement's text */
+#define PG_MAX_SQL (64u << 20) /* one statement's text (and one batch's COPY data) */
 #define PG_GID_MAX 200u
+#define PG_COPY_CHUNK (256u << 10) /* bytes per CopyData message */
+#define PG_IDENT_MAX 63u            /* PostgreSQL's NAMEDATALEN - 1 */
 
 struct pg_col {
 	char name[SL_NAME_MAX]; /* in the table */
@@ -118,6 +142,8 @@ struct pgsink_shared {
 	uint32_t key_idx[SL_MAX_KEYS]; /* into cols */
 	uint32_t key_src[SL_MAX_KEYS]; /* input columns */
 	char qtable[4 * SL_NAME_MAX + 16];
+	char qschema[2 * SL_NAME_MAX + 8]; /* "schema". or empty: where stages go */
+	char *col_list;    /* "c1", "c2", … */
 	char *insert_head; /* INSERT INTO t (c, …) VALUES */
 	char *upsert_tail; /* ON CONFLICT (k) DO UPDATE SET … */
 	char *password;    /* resolved at prepare; never logged */
@@ -130,11 +156,11 @@ struct pgsink_shared {
 
 /* One pending change. */
 struct pg_row {
-	uint8_t op; /* 'u' upsert/insert, 'd' delete */
+	uint8_t op; /* 'u' upsert/insert, 'd' delete, 0 superseded by a later change */
 	uint64_t hash;
 	uint32_t key_off, key_len; /* encoded key, in keys */
-	uint32_t tup_off, tup_len; /* rendered tuple, in text */
-	uint32_t cond_off, cond_len; /* delete: "(k1 = '…' AND …)" */
+	uint32_t tup_off, tup_len; /* 'u': COPY line (copy) or SQL tuple (insert), in text */
+	uint32_t cond_off, cond_len; /* 'd': "(k1 = '…' AND …)", in cond */
 };
 
 struct growbuf {
@@ -177,23 +203,29 @@ struct pgsink_state {
 	struct sl_io poll_io;
 	bool poll_done;
 	int poll_res;
-	/* pending rows */
+	/* pending rows (kept until their statement is acknowledged, for retries) */
 	struct pg_row *rows;
 	uint32_t n_rows, cap_rows;
-	struct growbuf keys, text;
+	struct growbuf keys, text, cond;
 	int64_t first_ns;
-	/* the statement in flight (kept until acknowledged, for retries) */
+	/* last change per key: open addressing over row index + 1 */
+	uint32_t *slots;
+	uint32_t cap_slots;
+	/* the flush's statement; method copy: its COPY data is text */
 	struct growbuf sql;
-	struct growbuf inflight_rows_text; /* its rows' tuples, one per line, for row retries */
-	bool inflight;
+	/* method copy: "COPY stage FROM STDIN; INSERT … SELECT … FROM stage …;
+	 * TRUNCATE stage;" (append mode: COPY target FROM STDIN;) */
+	char *copy_sql;
 	/* exactly_once: the epoch's transaction */
 	bool txn_open;
 	/* The checkpoint whose prepared transaction is not committed yet: no
 	 * new transaction starts before (it would not see that one's rows, so a
 	 * delete could miss them). */
 	uint64_t await_id;
-	struct growbuf epoch; /* every statement of the open transaction (replayed after a reconnect) */
-	struct sl_table *dedup;
+	/* Every statement of the open transaction with its COPY data (replayed
+	 * after a reconnect): records of u32 sql length, sql, NUL, u32 data
+	 * length, data. */
+	struct growbuf epoch;
 	uint64_t sent_rows;
 	uint64_t dead_rows;
 	struct sl_ratelimit rl;
@@ -249,6 +281,7 @@ static void pgsink_release(struct sl_node *n)
 		return;
 	if (s->ctl)
 		PQfinish(s->ctl);
+	free(s->col_list);
 	free(s->insert_head);
 	free(s->upsert_tail);
 	if (s->password) {
@@ -342,6 +375,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 		quote_ident(q1, sizeof(q1), schema);
 		quote_ident(q2, sizeof(q2), table);
 		snprintf(s->qtable, sizeof(s->qtable), "%s.%s", q1, q2);
+		snprintf(s->qschema, sizeof(s->qschema), "%s.", q1);
 	} else {
 		quote_ident(s->qtable, sizeof(s->qtable), c->table);
 	}
@@ -356,6 +390,8 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	}
 	gb_puts(&g, ") VALUES ");
 	s->insert_head = strdup(g.p);
+	s->col_list = strndup(g.p + strlen("INSERT INTO  (") + strlen(s->qtable),
+			      g.len - strlen("INSERT INTO  () VALUES ") - strlen(s->qtable));
 	g.len = 0;
 	if (c->mode == MODE_UPSERT) {
 		gb_puts(&g, " ON CONFLICT (");
@@ -380,7 +416,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	}
 	s->upsert_tail = strdup(g.p ? g.p : "");
 	mi_free(g.p);
-	if (!s->insert_head || !s->upsert_tail)
+	if (!s->insert_head || !s->col_list || !s->upsert_tail)
 		return -ENOMEM;
 	return 0;
 }
@@ -505,10 +541,41 @@ static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct p
 
 /* ---- results ---- */
 
-/* Sends sql and waits for every result. 0, or -EIO with PostgreSQL's
- * message in err (sqlstate too); -ECONNRESET when the connection broke. */
-static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql, char *err,
-		     size_t cap, char *sqlstate)
+/* COPY data for the COPY … FROM STDIN the server now waits on, then its
+ * end, flushed. 0 also when the server ended the COPY early (its error
+ * comes with the results); -ECONNRESET when the connection broke. */
+static int send_copy(struct sl_worker *w, struct pgsink_state *st, const char *data, size_t len,
+		     char *err, size_t cap)
+{
+	SL_ASSERT(data || len == 0);
+	int r = 1;
+	for (size_t off = 0; off < len && r >= 0;) {
+		int n = (int)(len - off > PG_COPY_CHUNK ? PG_COPY_CHUNK : len - off);
+		r = PQputCopyData(st->conn, data + off, n);
+		if (r == 1)
+			off += (size_t)n;
+		else if (r == 0)
+			wait_socket(w, st, true, 1000);
+	}
+	if (r >= 0)
+		while ((r = PQputCopyEnd(st->conn, NULL)) == 0)
+			wait_socket(w, st, true, 1000);
+	int f = 0;
+	while (r >= 0 && (f = PQflush(st->conn)) == 1)
+		wait_socket(w, st, true, 1000);
+	if ((r < 0 || f < 0) && PQstatus(st->conn) == CONNECTION_BAD) {
+		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+/* Sends sql and waits for every result; a COPY … FROM STDIN in it gets
+ * copy (len bytes of COPY text; a second one gets none). 0, or -EIO with
+ * PostgreSQL's message in err (sqlstate too); -ECONNRESET when the
+ * connection broke. */
+static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql,
+		     const char *copy, size_t copy_len, char *err, size_t cap, char *sqlstate)
 {
 	if (sqlstate)
 		sqlstate[0] = '\0';
@@ -536,6 +603,15 @@ static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *s
 		if (!r)
 			break;
 		ExecStatusType es = PQresultStatus(r);
+		if (es == PGRES_COPY_IN) {
+			PQclear(r);
+			int crc = send_copy(w, st, copy, copy_len, err, cap);
+			if (crc < 0)
+				return crc;
+			copy = NULL;
+			copy_len = 0;
+			continue;
+		}
 		if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && rc == 0) {
 			const char *m = PQresultErrorMessage(r);
 			snprintf(err, cap, "%.*s", (int)strcspn(m, "\n"), m);
@@ -588,17 +664,198 @@ static bool put_literal(struct growbuf *g, const struct sl_field *f, const struc
 	return gb_put(g, buf, (size_t)n + 2);
 }
 
+/* A value as a field of COPY's text format: \N for NULL; backslash, tab,
+ * newline and carriage return escaped; the text otherwise as put_literal
+ * quotes it. false for a NUL byte. */
+static bool put_copy_field(struct growbuf *g, const struct sl_field *f, const struct sl_batch *b,
+			   uint32_t col, uint32_t r)
+{
+	if (!sl_batch_is_valid(b, col, r))
+		return gb_put(g, "\\N", 2);
+	if (f->type != SL_T_STRING) {
+		/* Numbers, dates, times, booleans: nothing to escape. */
+		char buf[64];
+		int n = sl_value_format_field(f, b->cols[col].v[r], buf);
+		return gb_put(g, buf, (size_t)n);
+	}
+	uint32_t len;
+	const char *s = sl_batch_str(b, col, r, &len);
+	if (!gb_reserve(g, 2 * (size_t)len + 1))
+		return false;
+	char *o = g->p + g->len;
+	for (uint32_t i = 0; i < len; i++) {
+		char ch = s[i];
+		switch (ch) {
+		case '\0':
+			return false;
+		case '\\':
+			*o++ = '\\';
+			*o++ = '\\';
+			break;
+		case '\t':
+			*o++ = '\\';
+			*o++ = 't';
+			break;
+		case '\n':
+			*o++ = '\\';
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = '\\';
+			*o++ = 'r';
+			break;
+		default:
+			*o++ = ch;
+		}
+	}
+	g->len = (size_t)(o - g->p);
+	g->p[g->len] = '\0';
+	return true;
+}
+
+/* A COPY line of put_copy_field's (no newline) as the SQL tuple put_literal
+ * makes of the same row, for the row-by-row retry and the dead letters. */
+static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
+{
+	if (!gb_reserve(g, 2 * len + 8))
+		return false;
+	char *o = g->p + g->len;
+	*o++ = '(';
+	size_t i = 0;
+	for (bool first = true;; first = false) {
+		if (!first)
+			*o++ = ',';
+		size_t end = i;
+		while (end < len && line[end] != '\t')
+			end++;
+		if (end - i == 2 && line[i] == '\\' && line[i + 1] == 'N') {
+			memcpy(o, "NULL", 4);
+			o += 4;
+		} else {
+			*o++ = '\'';
+			for (size_t k = i; k < end; k++) {
+				char ch = line[k];
+				if (ch == '\\' && k + 1 < end) {
+					ch = line[++k];
+					ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch == 'r' ? '\r' : ch;
+				}
+				if (ch == '\'')
+					*o++ = '\'';
+				*o++ = ch;
+			}
+			*o++ = '\'';
+		}
+		if (end >= len)
+			break;
+		i = end + 1;
+	}
+	*o++ = ')';
+	g->len = (size_t)(o - g->p);
+	g->p[g->len] = '\0';
+	return true;
+}
+
+/* ---- open and close ---- */
+
+/* The worker's staging table, quoted: sluice_stage_<job>_<sink>_<worker>,
+ * or with a hash of job and sink when that is longer than an identifier
+ * may be. */
+static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, const char *sink,
+		       uint32_t worker)
+{
+	char name[256], q[2 * sizeof(name) + 4];
+	int n = snprintf(name, sizeof(name), "sluice_stage_%s_%s_%u", s->job, sink, worker);
+	if (n < 0 || (size_t)n > PG_IDENT_MAX) {
+		char js[2 * SL_NAME_MAX + 2];
+		int jl = snprintf(js, sizeof(js), "%s:%s", s->job, sink);
+		snprintf(name, sizeof(name), "sluice_stage_%016" PRIx64 "_%u",
+			 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl), worker);
+	}
+	quote_ident(q, sizeof(q), name);
+	snprintf(out, cap, "%s%s", s->qschema, q);
+}
+
+/* Method copy: the statements that carry a batch of upserts and, in upsert
+ * mode, a fresh staging table with the target's types for the mapped
+ * columns (CREATE TABLE AS: no constraints, so a delete's NULLs fit). */
+static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	const struct pgsink_shared *s = ni->node->shared;
+	char stage[sizeof(s->qschema) + 2 * PG_IDENT_MAX + 8], err[1024];
+	struct growbuf g = {0};
+	bool ok = true;
+	int rc = 0;
+	if (c->mode == MODE_APPEND) {
+		ok &= gb_puts(&g, "COPY ");
+		ok &= gb_puts(&g, s->qtable);
+		ok &= gb_puts(&g, " (");
+		ok &= gb_puts(&g, s->col_list);
+		ok &= gb_puts(&g, ") FROM STDIN;\n");
+		goto out_done;
+	}
+	stage_name(stage, sizeof(stage), s, ni->node->name, w->id);
+	/* Dropped first: the target's columns may have changed since. */
+	ok &= gb_puts(&g, "DROP TABLE IF EXISTS ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, "; CREATE UNLOGGED TABLE ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, " AS SELECT ");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, " FROM ");
+	ok &= gb_puts(&g, s->qtable);
+	ok &= gb_puts(&g, " WITH NO DATA");
+	if (!ok) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rc = exec_wait(w, st, g.p, NULL, 0, err, sizeof(err), NULL);
+	if (rc < 0) {
+		sl_worker_fail(w, ni, rc, "creating the staging table %s: %s", stage, err);
+		goto out_free;
+	}
+	g.len = 0;
+	ok &= gb_puts(&g, "COPY ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, " (");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, ") FROM STDIN;\nINSERT INTO ");
+	ok &= gb_puts(&g, s->qtable);
+	ok &= gb_puts(&g, " (");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, ") SELECT ");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, " FROM ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, s->upsert_tail);
+	/* Emptied in the batch's own transaction: a failed batch leaves the
+	 * stage as empty as it found it. */
+	ok &= gb_puts(&g, ";\nTRUNCATE ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, ";\n");
+out_done:
+	if (!ok) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	st->copy_sql = g.p;
+	return 0;
+out_free:
+	mi_free(g.p);
+	return rc;
+}
+
 static int pgsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
 {
+	const struct pgsink_conf *c = ni->node->conf;
 	struct pgsink_state *st = mi_zalloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	ni->state = st;
-	st->dedup = sl_table_new(8);
-	if (!st->dedup)
-		return -ENOMEM;
 	st->rl.burst = 1;
-	return connect_worker(w, ni, st) ? 0 : -ECONNREFUSED;
+	if (!connect_worker(w, ni, st))
+		return -ECONNREFUSED;
+	return c->method == METHOD_COPY ? open_copy(w, ni, st) : 0;
 }
 
 static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
@@ -612,10 +869,11 @@ static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	mi_free(st->rows);
 	mi_free(st->keys.p);
 	mi_free(st->text.p);
+	mi_free(st->cond.p);
+	mi_free(st->slots);
 	mi_free(st->sql.p);
-	mi_free(st->inflight_rows_text.p);
+	mi_free(st->copy_sql);
 	mi_free(st->epoch.p);
-	sl_table_free(st->dedup);
 	mi_free(st);
 	ni->state = NULL;
 }
@@ -624,13 +882,15 @@ static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 
 static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st);
 
-/* Runs sql; on a broken connection reconnects (replaying the open
- * transaction) and tries again. Statement errors come back as -EIO. */
+/* Runs sql (with copy as its COPY data, if any); on a broken connection
+ * reconnects (replaying the open transaction) and tries again. Statement
+ * errors come back as -EIO. */
 static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
-		   const char *sql, char *err, size_t cap, char *sqlstate)
+		   const char *sql, const char *copy, size_t copy_len, char *err, size_t cap,
+		   char *sqlstate)
 {
 	for (;;) {
-		int rc = exec_wait(w, st, sql, err, cap, sqlstate);
+		int rc = exec_wait(w, st, sql, copy, copy_len, err, cap, sqlstate);
 		if (rc != -ECONNRESET)
 			return rc;
 		char q[600];
@@ -642,6 +902,24 @@ static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_st
 	}
 }
 
+/* Appends a statement and its COPY data to the epoch (see pgsink_state). */
+static bool epoch_add(struct pgsink_state *st, const char *sql, const char *copy, size_t copy_len)
+{
+	uint32_t sl = (uint32_t)strlen(sql), cl = (uint32_t)copy_len;
+	SL_ASSERT(copy_len <= PG_MAX_SQL);
+	if (!gb_reserve(&st->epoch, 2 * sizeof(uint32_t) + sl + 1 + cl + 1))
+		return false;
+	char *o = st->epoch.p + st->epoch.len;
+	memcpy(o, &sl, sizeof(sl));
+	memcpy(o + sizeof(sl), sql, (size_t)sl + 1);
+	o += sizeof(sl) + sl + 1;
+	memcpy(o, &cl, sizeof(cl));
+	if (cl)
+		memcpy(o + sizeof(cl), copy, cl);
+	st->epoch.len += 2 * sizeof(uint32_t) + sl + 1 + cl;
+	return true;
+}
+
 static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	if (!connect_worker(w, ni, st))
@@ -650,12 +928,23 @@ static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct 
 		return 0;
 	/* The transaction died with the connection: run it again. */
 	char err[1024];
-	int rc = exec_wait(w, st, st->epoch.p, err, sizeof(err), NULL);
-	if (rc == -ECONNRESET)
-		return reconnect_replay(w, ni, st);
-	if (rc < 0) {
-		sl_worker_fail(w, ni, rc, "replaying the transaction after a reconnect: %s", err);
-		return rc;
+	for (size_t off = 0; off < st->epoch.len;) {
+		uint32_t sl, cl;
+		memcpy(&sl, st->epoch.p + off, sizeof(sl));
+		const char *sql = st->epoch.p + off + sizeof(sl);
+		off += sizeof(sl) + sl + 1;
+		memcpy(&cl, st->epoch.p + off, sizeof(cl));
+		const char *copy = st->epoch.p + off + sizeof(cl);
+		off += sizeof(cl) + cl;
+		SL_ASSERT(off <= st->epoch.len);
+		int rc = exec_wait(w, st, sql, copy, cl, err, sizeof(err), NULL);
+		if (rc == -ECONNRESET)
+			return reconnect_replay(w, ni, st);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "replaying the transaction after a reconnect: %s",
+				       err);
+			return rc;
+		}
 	}
 	return 0;
 }
@@ -668,42 +957,74 @@ static void dead_row(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_
 	sl_worker_bad_input(w, ni, c->table, why, tuple, len);
 }
 
-/* The statement of the pending rows (last change per key), into st->sql;
- * their tuples into inflight_rows_text (one per line, 'u' or 'd' first). */
+/* Marks every pending row but the last change of its key superseded (op 0):
+ * open addressing over row indexes, newest first. */
+static int dedup_rows(struct pgsink_state *st)
+{
+	uint32_t cap = 1024;
+	while (cap < 2 * st->n_rows)
+		cap *= 2;
+	if (cap > st->cap_slots) {
+		uint32_t *p = mi_realloc(st->slots, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		st->slots = p;
+		st->cap_slots = cap;
+	}
+	memset(st->slots, 0, cap * sizeof(*st->slots));
+	uint32_t mask = cap - 1;
+	for (uint32_t i = st->n_rows; i-- > 0;) {
+		struct pg_row *r = &st->rows[i];
+		for (uint32_t h = (uint32_t)r->hash & mask;; h = (h + 1) & mask) {
+			uint32_t slot = st->slots[h];
+			if (slot == 0) {
+				st->slots[h] = i + 1;
+				break;
+			}
+			const struct pg_row *o = &st->rows[slot - 1];
+			if (o->hash == r->hash && o->key_len == r->key_len &&
+			    memcmp(st->keys.p + o->key_off, st->keys.p + r->key_off, r->key_len) == 0) {
+				r->op = 0;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The statement of the pending rows (last change per key) into st->sql;
+ * method copy: their COPY lines are then st->text, in row order. The rows
+ * stay until the flush is done. */
 static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	const struct pgsink_conf *c = ni->node->conf;
 	const struct pgsink_shared *s = ni->node->shared;
 	st->sql.len = 0;
-	st->inflight_rows_text.len = 0;
+	if (c->mode == MODE_UPSERT) {
+		int rc = dedup_rows(st);
+		if (rc < 0)
+			return rc;
+	}
 	bool ok = true;
 	uint32_t n_up = 0, n_del = 0;
-	/* Newest first: the first time a key shows up is its last change. */
-	for (uint32_t i = st->n_rows; i-- > 0;) {
+	size_t text_len = 0;
+	for (uint32_t i = 0; i < st->n_rows; i++) {
 		struct pg_row *r = &st->rows[i];
-		if (c->mode == MODE_UPSERT) {
-			bool created;
-			void *v = sl_table_upsert(st->dedup, st->keys.p + r->key_off, r->key_len,
-						  r->hash, &created);
-			if (!v)
-				return -ENOMEM;
-			if (!created) {
-				r->op = 0; /* superseded */
-				continue;
-			}
-		}
-		if (r->op == 'u')
-			n_up++;
-		else
+		if (r->op == 'd') {
 			n_del++;
+		} else if (r->op == 'u') {
+			n_up++;
+			/* Method copy sends text as it is: close the gaps the
+			 * superseded rows leave. */
+			if (c->method == METHOD_COPY && r->tup_off != text_len) {
+				memmove(st->text.p + text_len, st->text.p + r->tup_off, r->tup_len);
+				r->tup_off = (uint32_t)text_len;
+			}
+			text_len += r->tup_len;
+		}
 	}
-	/* The table is a scratch set: empty it by making a new one. */
-	if (c->mode == MODE_UPSERT) {
-		sl_table_free(st->dedup);
-		st->dedup = sl_table_new(8);
-		if (!st->dedup)
-			return -ENOMEM;
-	}
+	if (c->method == METHOD_COPY)
+		st->text.len = text_len;
 	if (n_del) {
 		ok &= gb_puts(&st->sql, "DELETE FROM ");
 		ok &= gb_puts(&st->sql, s->qtable);
@@ -714,15 +1035,14 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 			if (r->op != 'd')
 				continue;
 			ok &= gb_puts(&st->sql, first ? "" : " OR ");
-			ok &= gb_put(&st->sql, st->text.p + r->cond_off, r->cond_len);
-			ok &= gb_puts(&st->inflight_rows_text, "d");
-			ok &= gb_put(&st->inflight_rows_text, st->text.p + r->cond_off, r->cond_len);
-			ok &= gb_puts(&st->inflight_rows_text, "\n");
+			ok &= gb_put(&st->sql, st->cond.p + r->cond_off, r->cond_len);
 			first = false;
 		}
 		ok &= gb_puts(&st->sql, ";\n");
 	}
-	if (n_up) {
+	if (n_up && c->method == METHOD_COPY) {
+		ok &= gb_puts(&st->sql, st->copy_sql);
+	} else if (n_up) {
 		ok &= gb_puts(&st->sql, s->insert_head);
 		bool first = true;
 		for (uint32_t i = 0; i < st->n_rows; i++) {
@@ -731,44 +1051,57 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 				continue;
 			ok &= gb_puts(&st->sql, first ? "" : ",");
 			ok &= gb_put(&st->sql, st->text.p + r->tup_off, r->tup_len);
-			ok &= gb_puts(&st->inflight_rows_text, "u");
-			ok &= gb_put(&st->inflight_rows_text, st->text.p + r->tup_off, r->tup_len);
-			ok &= gb_puts(&st->inflight_rows_text, "\n");
 			first = false;
 		}
 		ok &= gb_puts(&st->sql, s->upsert_tail);
 		ok &= gb_puts(&st->sql, ";\n");
 	}
-	st->n_rows = 0;
-	st->keys.len = 0;
-	st->text.len = 0;
 	return ok ? 0 : -ENOMEM;
 }
 
-/* The statement failed: every row on its own (under a savepoint inside a
- * transaction); the refused ones are dead letters with the server's reason. */
+static void drop_rows(struct pgsink_state *st)
+{
+	st->n_rows = 0;
+	st->keys.len = 0;
+	st->text.len = 0;
+	st->cond.len = 0;
+}
+
+/* The batch failed: every row on its own as a single-row INSERT or DELETE
+ * (under a savepoint inside a transaction); the refused ones are dead
+ * letters with the server's reason and the row as an SQL tuple. */
 static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
+	const struct pgsink_conf *c = ni->node->conf;
 	const struct pgsink_shared *s = ni->node->shared;
-	struct growbuf one = {0};
+	struct growbuf one = {0}, tup = {0};
 	char err[1024];
 	int rc = 0;
-	for (char *line = st->inflight_rows_text.p; rc == 0 && line && *line;) {
-		char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		char op = line[0];
+	for (uint32_t i = 0; rc == 0 && i < st->n_rows; i++) {
+		const struct pg_row *r = &st->rows[i];
+		if (r->op == 0)
+			continue;
 		one.len = 0;
+		tup.len = 0;
 		bool ok = true;
+		if (r->op == 'd') {
+			ok &= gb_put(&tup, st->cond.p + r->cond_off, r->cond_len);
+		} else if (c->method == METHOD_COPY) {
+			/* The line without its newline. */
+			ok &= copy_line_to_tuple(&tup, st->text.p + r->tup_off, r->tup_len - 1);
+		} else {
+			ok &= gb_put(&tup, st->text.p + r->tup_off, r->tup_len);
+		}
 		if (st->txn_open)
 			ok &= gb_puts(&one, "SAVEPOINT sluice_row;\n");
-		if (op == 'd') {
+		if (r->op == 'd') {
 			ok &= gb_puts(&one, "DELETE FROM ");
 			ok &= gb_puts(&one, s->qtable);
 			ok &= gb_puts(&one, " WHERE ");
-			ok &= gb_put(&one, line + 1, len - 1);
+			ok &= gb_put(&one, tup.p, tup.len);
 		} else {
 			ok &= gb_puts(&one, s->insert_head);
-			ok &= gb_put(&one, line + 1, len - 1);
+			ok &= gb_put(&one, tup.p, tup.len);
 			ok &= gb_puts(&one, s->upsert_tail);
 		}
 		ok &= gb_puts(&one, ";\n");
@@ -776,30 +1109,31 @@ static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 			rc = -ENOMEM;
 			break;
 		}
-		rc = run_sql(w, ni, st, one.p, err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, one.p, NULL, 0, err, sizeof(err), NULL);
 		if (rc == -EIO) {
-			dead_row(w, ni, st, line + 1, len - 1, err);
+			dead_row(w, ni, st, tup.p, tup.len, err);
 			rc = 0;
 			if (st->txn_open) {
-				rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_row;", err,
-					     sizeof(err), NULL);
+				rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_row;", NULL, 0,
+					     err, sizeof(err), NULL);
 				if (rc < 0)
 					sl_worker_fail(w, ni, rc, "rolling back a row: %s", err);
 			}
 		} else if (rc == 0 && st->txn_open) {
-			if (!gb_puts(&st->epoch, one.p))
+			if (!epoch_add(st, one.p, NULL, 0))
 				rc = -ENOMEM;
 			else
-				rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_row;", err,
+				rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_row;", NULL, 0, err,
 					     sizeof(err), NULL);
 		}
-		line = nl ? nl + 1 : NULL;
 	}
 	mi_free(one.p);
+	mi_free(tup.p);
 	return rc;
 }
 
-/* Sends the pending rows and waits for the answer. */
+/* Sends the pending rows and waits for the answer; the rows are gone after
+ * (written, dead letters, or the job failed). */
 static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	const struct pgsink_conf *c = ni->node->conf;
@@ -807,47 +1141,55 @@ static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 		return 0;
 	int rc = build_sql(ni, st);
 	if (rc < 0)
-		return rc;
+		goto out_drop;
 	if (st->sql.len == 0)
-		return 0;
+		goto out_drop;
+	const char *copy = c->method == METHOD_COPY ? st->text.p : NULL;
+	size_t copy_len = c->method == METHOD_COPY ? st->text.len : 0;
 	char err[1024];
 	if (c->delivery == DELIVERY_EXACTLY_ONCE && !st->txn_open) {
-		rc = run_sql(w, ni, st, "BEGIN", err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, "BEGIN", NULL, 0, err, sizeof(err), NULL);
 		if (rc < 0) {
 			sl_worker_fail(w, ni, rc, "BEGIN: %s", err);
-			return rc;
+			goto out_drop;
 		}
 		st->txn_open = true;
 		st->epoch.len = 0;
-		if (!gb_puts(&st->epoch, "BEGIN;\n"))
-			return -ENOMEM;
+		if (!epoch_add(st, "BEGIN;\n", NULL, 0)) {
+			rc = -ENOMEM;
+			goto out_drop;
+		}
 	}
 	if (st->txn_open) {
 		/* A savepoint, so a failing batch can be retried row by row. */
 		/* One round trip: an error skips the rest, RELEASE included. */
 		char *batch = mi_malloc(st->sql.len + 96);
-		if (!batch)
-			return -ENOMEM;
+		if (!batch) {
+			rc = -ENOMEM;
+			goto out_drop;
+		}
 		snprintf(batch, st->sql.len + 96,
 			 "SAVEPOINT sluice_batch;\n%sRELEASE SAVEPOINT sluice_batch;", st->sql.p);
-		rc = run_sql(w, ni, st, batch, err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, batch, copy, copy_len, err, sizeof(err), NULL);
 		mi_free(batch);
 		if (rc == 0) {
-			if (!gb_puts(&st->epoch, st->sql.p))
-				return -ENOMEM;
+			if (!epoch_add(st, st->sql.p, copy, copy_len))
+				rc = -ENOMEM;
 		} else if (rc == -EIO) {
-			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", err,
+			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", NULL, 0, err,
 				     sizeof(err), NULL);
 			if (rc == 0)
 				rc = retry_rows(w, ni, st);
 		}
 	} else {
-		rc = run_sql(w, ni, st, st->sql.p, err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, st->sql.p, copy, copy_len, err, sizeof(err), NULL);
 		if (rc == -EIO)
 			rc = retry_rows(w, ni, st);
 	}
 	if (rc < 0 && rc != -ECONNABORTED)
 		sl_worker_fail(w, ni, rc, "writing to PostgreSQL: %s", err);
+out_drop:
+	drop_rows(st);
 	return rc == -ECONNABORTED ? 0 : rc;
 }
 
@@ -896,10 +1238,21 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			pr->key_len = (uint32_t)kl;
 			pr->hash = sl_key_hash(key, (size_t)kl);
 		}
-		size_t mark = st->text.len;
+		size_t text_mark = st->text.len, cond_mark = st->cond.len;
 		bool ok = true;
 		pr->tup_off = (uint32_t)st->text.len;
-		if (op == 'u') {
+		pr->cond_off = (uint32_t)st->cond.len;
+		pr->tup_len = pr->cond_len = 0;
+		if (op == 'u' && c->method == METHOD_COPY) {
+			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
+				if (i)
+					ok &= gb_put(&st->text, "\t", 1);
+				ok &= put_copy_field(&st->text, &sch->fields[s->cols[i].src], in,
+						     s->cols[i].src, r);
+			}
+			ok &= gb_put(&st->text, "\n", 1);
+			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
+		} else if (op == 'u') {
 			ok &= gb_puts(&st->text, "(");
 			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
 				if (i)
@@ -909,30 +1262,28 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			}
 			ok &= gb_puts(&st->text, ")");
 			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
-			pr->cond_off = pr->cond_len = 0;
 		} else {
-			pr->cond_off = (uint32_t)st->text.len;
-			ok &= gb_puts(&st->text, "(");
+			ok &= gb_puts(&st->cond, "(");
 			for (uint32_t k = 0; k < s->n_keys && ok; k++) {
 				char q[2 * SL_NAME_MAX + 4];
 				quote_ident(q, sizeof(q), s->cols[s->key_idx[k]].name);
 				if (k)
-					ok &= gb_puts(&st->text, " AND ");
-				ok &= gb_puts(&st->text, q);
+					ok &= gb_puts(&st->cond, " AND ");
+				ok &= gb_puts(&st->cond, q);
 				if (!sl_batch_is_valid(in, s->key_src[k], r)) {
-					ok &= gb_puts(&st->text, " IS NULL");
+					ok &= gb_puts(&st->cond, " IS NULL");
 				} else {
-					ok &= gb_puts(&st->text, " = ");
-					ok &= put_literal(&st->text, &sch->fields[s->key_src[k]], in,
+					ok &= gb_puts(&st->cond, " = ");
+					ok &= put_literal(&st->cond, &sch->fields[s->key_src[k]], in,
 							  s->key_src[k], r);
 				}
 			}
-			ok &= gb_puts(&st->text, ")");
-			pr->cond_len = (uint32_t)(st->text.len - pr->cond_off);
-			pr->tup_len = 0;
+			ok &= gb_puts(&st->cond, ")");
+			pr->cond_len = (uint32_t)(st->cond.len - pr->cond_off);
 		}
 		if (!ok) {
-			st->text.len = mark;
+			st->text.len = text_mark;
+			st->cond.len = cond_mark;
 			st->keys.len = pr->key_off;
 			sl_worker_bad_row(w, ni, c->table,
 					  "a string holds a NUL byte, which PostgreSQL text cannot store",
@@ -941,7 +1292,8 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 		}
 		if (st->n_rows++ == 0)
 			st->first_ns = w->now_ns;
-		if (st->n_rows >= (uint64_t)c->batch_rows || st->text.len >= PG_MAX_SQL / 2) {
+		if (st->n_rows >= (uint64_t)c->batch_rows || st->text.len >= PG_MAX_SQL / 2 ||
+		    st->cond.len >= PG_MAX_SQL / 2) {
 			int rc = flush_rows(w, ni, st);
 			if (rc < 0)
 				return rc;
@@ -974,7 +1326,7 @@ static int pgsink_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	/* exactly_once: the final checkpoint prepares and commits the rest. */
 	if (rc == 0 && c->delivery == DELIVERY_EXACTLY_ONCE && !w->eng->ckpt_on && st->txn_open) {
 		char err[1024];
-		rc = run_sql(w, ni, st, "COMMIT", err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, "COMMIT", NULL, 0, err, sizeof(err), NULL);
 		st->txn_open = false;
 	}
 	return rc;
@@ -1026,11 +1378,11 @@ static int pgsink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 		 "checkpoint_id = EXCLUDED.checkpoint_id, updated = now();\nPREPARE TRANSACTION "
 		 "'%s';",
 		 s->job, ni->node->name, w->id, w->ckpt_id, gid);
-	if (!gb_puts(&st->epoch, sql))
+	if (!epoch_add(st, sql, NULL, 0))
 		return -ENOMEM;
 	/* The PREPARE is part of the replayable epoch: after a reconnect
 	 * replay_epoch runs it all again. */
-	rc = run_sql(w, ni, st, sql, err, sizeof(err), NULL);
+	rc = run_sql(w, ni, st, sql, NULL, 0, err, sizeof(err), NULL);
 	if (rc < 0) {
 		sl_worker_fail(w, ni, rc, "PREPARE TRANSACTION %s: %s", gid, err);
 		return rc;
