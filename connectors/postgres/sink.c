@@ -213,9 +213,13 @@ struct pgsink_state {
 	uint32_t cap_slots;
 	/* the flush's statement; method copy: its COPY data is text */
 	struct growbuf sql;
-	/* method copy: "COPY stage FROM STDIN; INSERT … SELECT … FROM stage …;
-	 * TRUNCATE stage;" (append mode: COPY target FROM STDIN;) */
+	/* method copy: "COPY stage FROM STDIN; INSERT … SELECT … FROM stage …;"
+	 * (append mode: COPY target FROM STDIN;); the stage's DDL (upsert
+	 * mode) and, exactly_once, "TRUNCATE stage;" (see open_copy) */
 	char *copy_sql;
+	char *stage_ddl;
+	char *stage_truncate;
+	bool sql_stage; /* the flush's statement fills the stage */
 	/* exactly_once: the epoch's transaction */
 	bool txn_open;
 	/* The checkpoint whose prepared transaction is not committed yet: no
@@ -759,9 +763,9 @@ static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
 
 /* The worker's staging table, quoted: sluice_stage_<job>_<sink>_<worker>,
  * or with a hash of job and sink when that is longer than an identifier
- * may be. */
+ * may be; next to the target unless temporary. */
 static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, const char *sink,
-		       uint32_t worker)
+		       uint32_t worker, bool temp)
 {
 	char name[256], q[2 * sizeof(name) + 4];
 	int n = snprintf(name, sizeof(name), "sluice_stage_%s_%s_%u", s->job, sink, worker);
@@ -772,18 +776,35 @@ static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, con
 			 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl), worker);
 	}
 	quote_ident(q, sizeof(q), name);
-	snprintf(out, cap, "%s%s", s->qschema, q);
+	snprintf(out, cap, "%s%s", temp ? "" : s->qschema, q);
 }
 
-/* Method copy: the statements that carry a batch of upserts and, in upsert
- * mode, a fresh staging table with the target's types for the mapped
- * columns (CREATE TABLE AS: no constraints, so a delete's NULLs fit). */
+/* Creates the staging table (again: a temporary one goes with its
+ * connection). 0 or -EIO/-ECONNRESET with the server's message in err. */
+static int make_stage(struct sl_worker *w, struct pgsink_state *st, char *err, size_t cap)
+{
+	SL_ASSERT(st->stage_ddl);
+	return exec_wait(w, st, st->stage_ddl, NULL, 0, err, cap, NULL);
+}
+
+/*
+ * Method copy: the statements that carry a batch of upserts and, in upsert
+ * mode, the staging table, with the target's types for the mapped columns
+ * (CREATE TABLE AS: no constraints). at_least_once: a temporary table ON
+ * COMMIT DELETE ROWS, emptied in place by each batch's commit (local
+ * buffers, no WAL, no lock). exactly_once: PREPARE refuses temporary
+ * tables, so an UNLOGGED one, emptied by a TRUNCATE after each batch at
+ * the transaction's top level: only the epoch's first makes a new file,
+ * the later ones truncate that file in place (inside the batch's savepoint
+ * each would make a new file).
+ */
 static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	const struct pgsink_conf *c = ni->node->conf;
 	const struct pgsink_shared *s = ni->node->shared;
+	bool temp = c->delivery == DELIVERY_AT_LEAST_ONCE;
 	char stage[sizeof(s->qschema) + 2 * PG_IDENT_MAX + 8], err[1024];
-	struct growbuf g = {0};
+	struct growbuf g = {0}, ddl = {0}, trunc = {0};
 	bool ok = true;
 	int rc = 0;
 	if (c->mode == MODE_APPEND) {
@@ -794,27 +815,22 @@ static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_
 		ok &= gb_puts(&g, ") FROM STDIN;\n");
 		goto out_done;
 	}
-	stage_name(stage, sizeof(stage), s, ni->node->name, w->id);
+	stage_name(stage, sizeof(stage), s, ni->node->name, w->id, temp);
 	/* Dropped first: the target's columns may have changed since. */
-	ok &= gb_puts(&g, "DROP TABLE IF EXISTS ");
-	ok &= gb_puts(&g, stage);
-	ok &= gb_puts(&g, "; CREATE UNLOGGED TABLE ");
-	ok &= gb_puts(&g, stage);
-	ok &= gb_puts(&g, " AS SELECT ");
-	ok &= gb_puts(&g, s->col_list);
-	ok &= gb_puts(&g, " FROM ");
-	ok &= gb_puts(&g, s->qtable);
-	ok &= gb_puts(&g, " WITH NO DATA");
-	if (!ok) {
-		rc = -ENOMEM;
-		goto out_free;
+	ok &= gb_puts(&ddl, "DROP TABLE IF EXISTS ");
+	ok &= gb_puts(&ddl, stage);
+	ok &= gb_puts(&ddl, temp ? "; CREATE TEMPORARY TABLE " : "; CREATE UNLOGGED TABLE ");
+	ok &= gb_puts(&ddl, stage);
+	ok &= gb_puts(&ddl, temp ? " ON COMMIT DELETE ROWS AS SELECT " : " AS SELECT ");
+	ok &= gb_puts(&ddl, s->col_list);
+	ok &= gb_puts(&ddl, " FROM ");
+	ok &= gb_puts(&ddl, s->qtable);
+	ok &= gb_puts(&ddl, " WITH NO DATA");
+	if (!temp) {
+		ok &= gb_puts(&trunc, "TRUNCATE ");
+		ok &= gb_puts(&trunc, stage);
+		ok &= gb_puts(&trunc, ";\n");
 	}
-	rc = exec_wait(w, st, g.p, NULL, 0, err, sizeof(err), NULL);
-	if (rc < 0) {
-		sl_worker_fail(w, ni, rc, "creating the staging table %s: %s", stage, err);
-		goto out_free;
-	}
-	g.len = 0;
 	ok &= gb_puts(&g, "COPY ");
 	ok &= gb_puts(&g, stage);
 	ok &= gb_puts(&g, " (");
@@ -828,11 +844,19 @@ static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_
 	ok &= gb_puts(&g, " FROM ");
 	ok &= gb_puts(&g, stage);
 	ok &= gb_puts(&g, s->upsert_tail);
-	/* Emptied in the batch's own transaction: a failed batch leaves the
-	 * stage as empty as it found it. */
-	ok &= gb_puts(&g, ";\nTRUNCATE ");
-	ok &= gb_puts(&g, stage);
 	ok &= gb_puts(&g, ";\n");
+	if (!ok) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	st->stage_ddl = ddl.p;
+	st->stage_truncate = trunc.p;
+	ddl.p = trunc.p = NULL;
+	rc = make_stage(w, st, err, sizeof(err));
+	if (rc < 0) {
+		sl_worker_fail(w, ni, rc, "creating the staging table %s: %s", stage, err);
+		goto out_free;
+	}
 out_done:
 	if (!ok) {
 		rc = -ENOMEM;
@@ -842,6 +866,8 @@ out_done:
 	return 0;
 out_free:
 	mi_free(g.p);
+	mi_free(ddl.p);
+	mi_free(trunc.p);
 	return rc;
 }
 
@@ -873,6 +899,8 @@ static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	mi_free(st->slots);
 	mi_free(st->sql.p);
 	mi_free(st->copy_sql);
+	mi_free(st->stage_ddl);
+	mi_free(st->stage_truncate);
 	mi_free(st->epoch.p);
 	mi_free(st);
 	ni->state = NULL;
@@ -924,10 +952,20 @@ static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct 
 {
 	if (!connect_worker(w, ni, st))
 		return -ECONNABORTED;
+	char err[1024];
+	if (st->stage_ddl && !st->stage_truncate) {
+		/* The temporary stage went with the old connection. */
+		int rc = make_stage(w, st, err, sizeof(err));
+		if (rc == -ECONNRESET)
+			return reconnect_replay(w, ni, st);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "creating the staging table again: %s", err);
+			return rc;
+		}
+	}
 	if (!st->txn_open || st->epoch.len == 0)
 		return 0;
 	/* The transaction died with the connection: run it again. */
-	char err[1024];
 	for (size_t off = 0; off < st->epoch.len;) {
 		uint32_t sl, cl;
 		memcpy(&sl, st->epoch.p + off, sizeof(sl));
@@ -1040,8 +1078,10 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 		}
 		ok &= gb_puts(&st->sql, ";\n");
 	}
+	st->sql_stage = false;
 	if (n_up && c->method == METHOD_COPY) {
 		ok &= gb_puts(&st->sql, st->copy_sql);
+		st->sql_stage = st->stage_ddl != NULL;
 	} else if (n_up) {
 		ok &= gb_puts(&st->sql, s->insert_head);
 		bool first = true;
@@ -1163,17 +1203,20 @@ static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 	if (st->txn_open) {
 		/* A savepoint, so a failing batch can be retried row by row. */
 		/* One round trip: an error skips the rest, RELEASE included. */
-		char *batch = mi_malloc(st->sql.len + 96);
+		/* The stage is emptied outside it (see open_copy). */
+		const char *trunc = st->sql_stage && st->stage_truncate ? st->stage_truncate : "";
+		size_t cap = st->sql.len + strlen(trunc) + 96;
+		char *batch = mi_malloc(cap);
 		if (!batch) {
 			rc = -ENOMEM;
 			goto out_drop;
 		}
-		snprintf(batch, st->sql.len + 96,
-			 "SAVEPOINT sluice_batch;\n%sRELEASE SAVEPOINT sluice_batch;", st->sql.p);
+		snprintf(batch, cap, "SAVEPOINT sluice_batch;\n%sRELEASE SAVEPOINT sluice_batch;\n%s",
+			 st->sql.p, trunc);
 		rc = run_sql(w, ni, st, batch, copy, copy_len, err, sizeof(err), NULL);
 		mi_free(batch);
 		if (rc == 0) {
-			if (!epoch_add(st, st->sql.p, copy, copy_len))
+			if (!gb_puts(&st->sql, trunc) || !epoch_add(st, st->sql.p, copy, copy_len))
 				rc = -ENOMEM;
 		} else if (rc == -EIO) {
 			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", NULL, 0, err,

@@ -8,7 +8,8 @@ the server binaries are absent):
    latest image per key computed independently from `sluice gen`, no prepared
    transaction is left, and sluice_sink_state names the last run's workers.
 2. A server restart (pg_ctl restart) mid-run: the job reconnects and the
-   table is again exactly right.
+   table is again exactly right, exactly_once (the open transaction replayed,
+   COPY data included) and at_least_once (the temporary stage made again).
 3. Bad values (a string too long for varchar(n), text into an integer
    column) go to the dead-letter sink with the server's message; the good
    rows land; the job goes on. With both methods (copy, insert), at least and
@@ -138,22 +139,24 @@ check(state and ids[-1] <= chk[-1], f"sluice_sink_state {state} vs checkpoints {
 ok(f"sluice_sink_state: {len(state)} workers, checkpoints up to {ids[-1]} (latest {chk[-1]})")
 
 # 2. Server restart mid-run.
-pg.sql("TRUNCATE archive; TRUNCATE sluice_sink_state")
-j2 = os.path.join(d, "restart")
-os.makedirs(j2)
-write(os.path.join(j2, "job.yaml"), JOB % {"records": RECORDS, "keys": KEYS, "rate": 150000,
-                                           "dsn": dsn})
-with open(os.path.join(j2, "log"), "w") as lf:
-    p = subprocess.Popen([SLUICE, "run", "job.yaml", "--workers", "2"], cwd=j2,
-                         stdout=subprocess.DEVNULL, stderr=lf, env=ENV)
-time.sleep(1.0)
-pg.restart()
-rc = p.wait(timeout=300)
-text = open(os.path.join(j2, "log")).read()
-check(rc == 0, f"run across a server restart exited {rc}:\n{text[-3000:]}")
-check("reconnect" in text, "no reconnection logged")
-check(PASSWORD not in text, "the password appears in the log")
-compare_table(latest, "across pg_ctl restart")
+for delivery in ("exactly_once", "at_least_once"):
+    pg.sql("TRUNCATE archive; TRUNCATE sluice_sink_state")
+    j2 = os.path.join(d, "restart-" + delivery)
+    os.makedirs(j2)
+    write(os.path.join(j2, "job.yaml"),
+          (JOB % {"records": RECORDS, "keys": KEYS, "rate": 150000, "dsn": dsn})
+          .replace("delivery: exactly_once", "delivery: " + delivery))
+    with open(os.path.join(j2, "log"), "w") as lf:
+        p = subprocess.Popen([SLUICE, "run", "job.yaml", "--workers", "2"], cwd=j2,
+                             stdout=subprocess.DEVNULL, stderr=lf, env=ENV)
+    time.sleep(1.0)
+    pg.restart()
+    rc = p.wait(timeout=300)
+    text = open(os.path.join(j2, "log")).read()
+    check(rc == 0, f"run across a server restart exited {rc} ({delivery}):\n{text[-3000:]}")
+    check("reconnect" in text, f"no reconnection logged ({delivery})")
+    check(PASSWORD not in text, "the password appears in the log")
+    compare_table(latest, f"across pg_ctl restart ({delivery})")
 
 # 3. Bad values go to the dead letters, with either method and delivery.
 pg.sql("CREATE TABLE people (id int PRIMARY KEY, name varchar(5), age int)")
