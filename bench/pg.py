@@ -19,6 +19,8 @@ name, address, phone, id_number varchar(18), updated_time timestamptz):
   sluice_upsert_eo_copy     method copy, exactly_once (checkpoint every 1 s,
                             prepared transactions)
   sluice_upsert_eo_insert   method insert, exactly_once
+  sluice_upsert_*_unnest    method unnest (one INSERT … SELECT * FROM
+                            unnest(array per column) … ON CONFLICT)
 """
 import argparse
 import json
@@ -88,7 +90,7 @@ runs = [(f"sluice_upsert_{d}_{method}", method, delivery, ckpt)
         for d, delivery, ckpt in (("alo", "at_least_once", ""),
                                   ("eo", "exactly_once",
                                    f"checkpoint: {{interval: 1s, dir: {work}/state}}"))
-        for method in ("copy", "insert")]
+        for method in ("copy", "insert", "unnest")]
 for name, method, delivery, ckpt in runs:
     reset()
     subprocess.run(["rm", "-rf", os.path.join(work, "state")], check=True)

@@ -58,10 +58,10 @@
 
 enum { MODE_UPSERT, MODE_APPEND };
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
-enum { METHOD_COPY, METHOD_INSERT };
+enum { METHOD_COPY, METHOD_INSERT, METHOD_UNNEST };
 static const char *const modes[] = {"upsert", "append", NULL};
 static const char *const deliveries[] = {"at_least_once", "exactly_once", NULL};
-static const char *const methods[] = {"copy", "insert", NULL};
+static const char *const methods[] = {"copy", "insert", "unnest", NULL};
 
 struct pgsink_conf {
 	const char *dsn;
@@ -119,8 +119,10 @@ static const struct sl_option pgsink_options[] = {
 		 "UNLOGGED staging table sluice_stage_<job>_<sink>_<worker> (made at start next to "
 		 "the target: needs CREATE on its schema), then one INSERT … SELECT … ON CONFLICT "
 		 "merge (append mode copies straight into the table); insert: one multi-row "
-		 "INSERT … VALUES … ON CONFLICT statement. Both send one DELETE for the batch's "
-		 "deletes and retry a failing batch row by row"},
+		 "INSERT … VALUES … ON CONFLICT statement; unnest: one INSERT … SELECT * FROM "
+		 "unnest('{…}'::type[], …) ON CONFLICT statement, an array per column (no array "
+		 "columns). All send one DELETE for the batch's deletes and retry a failing batch "
+		 "row by row"},
 	{.name = "retry_max", .type = SL_OPT_DURATION_MS, .def = "5s", .min = 1, .max = 600000,
 	 .offset = offsetof(struct pgsink_conf, retry_max_ms),
 	 .help = "longest wait between reconnection attempts (backoff from 100ms)"},
@@ -223,6 +225,12 @@ struct pgsink_state {
 	char *stage_ddl;
 	char *stage_truncate;
 	bool sql_stage; /* the flush's statement fills the stage */
+	/* method unnest: "::type[]" per column (NUL-separated, at cast_off),
+	 * and a cursor per row into its COPY line */
+	struct growbuf casts;
+	uint32_t cast_off[SL_MAX_COLS];
+	uint32_t *cur;
+	uint32_t cap_cur;
 	/* exactly_once: the epoch's transaction */
 	bool txn_open;
 	/* The checkpoint whose prepared transaction is not committed yet: no
@@ -578,11 +586,13 @@ static int send_copy(struct sl_worker *w, struct pgsink_state *st, const char *d
 }
 
 /* Sends sql and waits for every result; a COPY … FROM STDIN in it gets
- * copy (len bytes of COPY text; a second one gets none). 0, or -EIO with
- * PostgreSQL's message in err (sqlstate too); -ECONNRESET when the
+ * copy (len bytes of COPY text; a second one gets none); keep (if not
+ * NULL) gets the last result with rows, the caller's to PQclear. 0, or -EIO
+ * with PostgreSQL's message in err (sqlstate too); -ECONNRESET when the
  * connection broke. */
-static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql,
-		     const char *copy, size_t copy_len, char *err, size_t cap, char *sqlstate)
+static int exec_keep(struct sl_worker *w, struct pgsink_state *st, const char *sql,
+		     const char *copy, size_t copy_len, char *err, size_t cap, char *sqlstate,
+		     PGresult **keep)
 {
 	if (sqlstate)
 		sqlstate[0] = '\0';
@@ -627,13 +637,29 @@ static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *s
 				snprintf(sqlstate, 6, "%s", ss);
 			rc = PQstatus(st->conn) == CONNECTION_BAD ? -ECONNRESET : -EIO;
 		}
-		PQclear(r);
+		if (keep && es == PGRES_TUPLES_OK) {
+			if (*keep)
+				PQclear(*keep);
+			*keep = r;
+		} else {
+			PQclear(r);
+		}
 	}
 	if (rc == 0 && PQstatus(st->conn) == CONNECTION_BAD) {
 		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
 		rc = -ECONNRESET;
 	}
+	if (rc < 0 && keep && *keep) {
+		PQclear(*keep);
+		*keep = NULL;
+	}
 	return rc;
+}
+
+static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql,
+		     const char *copy, size_t copy_len, char *err, size_t cap, char *sqlstate)
+{
+	return exec_keep(w, st, sql, copy, copy_len, err, cap, sqlstate, NULL);
 }
 
 /* ---- rendering rows ---- */
@@ -893,6 +919,59 @@ out_free:
 	return rc;
 }
 
+/* Method unnest: each mapped column's type, without its modifier (an
+ * explicit cast to varchar(n) would cut a long value short; the INSERT's
+ * own assignment checks it). */
+static int open_unnest(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_shared *s = ni->node->shared;
+	struct growbuf q = {0};
+	char err[1024];
+	bool ok = gb_puts(&q, "SELECT a.attname, format_type(a.atttypid, NULL), a.attndims > 0 OR "
+			      "t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = "
+			      "a.atttypid WHERE a.attrelid = '");
+	for (const char *p = s->qtable; *p && ok; p++) {
+		ok &= gb_put(&q, p, 1);
+		if (*p == '\'')
+			ok &= gb_put(&q, p, 1);
+	}
+	ok &= gb_puts(&q, "'::regclass AND a.attnum > 0 AND NOT a.attisdropped");
+	if (!ok) {
+		mi_free(q.p);
+		return -ENOMEM;
+	}
+	PGresult *res = NULL;
+	int rc = exec_keep(w, st, q.p, NULL, 0, err, sizeof(err), NULL, &res);
+	mi_free(q.p);
+	if (rc < 0 || !res) {
+		sl_worker_fail(w, ni, rc < 0 ? rc : -EIO, "reading the columns of %s: %s", s->qtable,
+			       rc < 0 ? err : "no result");
+		return rc < 0 ? rc : -EIO;
+	}
+	st->casts.len = 0;
+	for (uint32_t i = 0; i < s->n_cols && rc == 0; i++) {
+		int row = -1;
+		for (int k = 0; k < PQntuples(res); k++)
+			if (strcmp(PQgetvalue(res, k, 0), s->cols[i].name) == 0)
+				row = k;
+		if (row < 0 || PQgetvalue(res, row, 2)[0] == 't') {
+			sl_worker_fail(w, ni, -EINVAL,
+				       row < 0 ? "%s has no column %s"
+					       : "%s: column %s is an array, which method unnest cannot "
+						 "carry (use copy or insert)",
+				       s->qtable, s->cols[i].name);
+			rc = -EINVAL;
+			break;
+		}
+		st->cast_off[i] = (uint32_t)st->casts.len;
+		if (!gb_puts(&st->casts, "::") || !gb_puts(&st->casts, PQgetvalue(res, row, 1)) ||
+		    !gb_put(&st->casts, "[]", 3)) /* the NUL too */
+			rc = -ENOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int pgsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	const struct pgsink_conf *c = ni->node->conf;
@@ -903,7 +982,11 @@ static int pgsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
 	st->rl.burst = 1;
 	if (!connect_worker(w, ni, st))
 		return -ECONNREFUSED;
-	return c->method == METHOD_COPY ? open_copy(w, ni, st) : 0;
+	if (c->method == METHOD_COPY)
+		return open_copy(w, ni, st);
+	if (c->method == METHOD_UNNEST)
+		return open_unnest(w, ni, st);
+	return 0;
 }
 
 static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
@@ -923,6 +1006,8 @@ static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	mi_free(st->copy_sql);
 	mi_free(st->stage_ddl);
 	mi_free(st->stage_truncate);
+	mi_free(st->casts.p);
+	mi_free(st->cur);
 	mi_free(st->epoch.p);
 	mi_free(st);
 	ni->state = NULL;
@@ -1052,6 +1137,70 @@ static int dedup_rows(struct pgsink_state *st)
 	return 0;
 }
 
+/* Method unnest: the upserts of the pending rows, their COPY lines turned
+ * column by column into array literals, as one INSERT … SELECT * FROM
+ * unnest('{"a","b",NULL}'::text[], …) ON CONFLICT …, appended to st->sql. */
+static bool build_unnest(struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_shared *s = ni->node->shared;
+	if (st->n_rows > st->cap_cur) {
+		uint32_t *p = mi_realloc(st->cur, st->n_rows * sizeof(*p));
+		if (!p)
+			return false;
+		st->cur = p;
+		st->cap_cur = st->n_rows;
+	}
+	for (uint32_t i = 0; i < st->n_rows; i++)
+		st->cur[i] = st->rows[i].tup_off;
+	bool ok = gb_puts(&st->sql, "INSERT INTO ") && gb_puts(&st->sql, s->qtable) &&
+		  gb_puts(&st->sql, " (") && gb_puts(&st->sql, s->col_list) &&
+		  gb_puts(&st->sql, ") SELECT * FROM unnest(");
+	for (uint32_t c = 0; c < s->n_cols && ok; c++) {
+		ok &= gb_puts(&st->sql, c ? ", '{" : "'{");
+		bool first = true;
+		for (uint32_t i = 0; i < st->n_rows && ok; i++) {
+			if (st->rows[i].op != 'u')
+				continue;
+			const char *f = st->text.p + st->cur[i];
+			size_t n = strcspn(f, "\t\n");
+			st->cur[i] += (uint32_t)n + 1;
+			if (!gb_reserve(&st->sql, 3 * n + 8)) {
+				ok = false;
+				break;
+			}
+			char *o = st->sql.p + st->sql.len;
+			if (!first)
+				*o++ = ',';
+			first = false;
+			if (n == 2 && f[0] == '\\' && f[1] == 'N') {
+				memcpy(o, "NULL", 4);
+				o += 4;
+			} else {
+				*o++ = '"';
+				for (size_t k = 0; k < n; k++) {
+					char ch = f[k];
+					if (ch == '\\' && k + 1 < n) {
+						ch = f[++k];
+						ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch == 'r' ? '\r' : ch;
+					}
+					if (ch == '"' || ch == '\\')
+						*o++ = '\\';
+					else if (ch == '\'')
+						*o++ = '\'';
+					*o++ = ch;
+				}
+				*o++ = '"';
+			}
+			st->sql.len = (size_t)(o - st->sql.p);
+			st->sql.p[st->sql.len] = '\0';
+		}
+		ok &= gb_puts(&st->sql, "}'") && gb_puts(&st->sql, st->casts.p + st->cast_off[c]);
+	}
+	ok &= gb_puts(&st->sql, ")") && gb_puts(&st->sql, s->upsert_tail) &&
+	      gb_puts(&st->sql, ";\n");
+	return ok;
+}
+
 /* The statement of the pending rows (last change per key) into st->sql;
  * method copy: their COPY lines are then st->text, in row order. The rows
  * stay until the flush is done. */
@@ -1101,7 +1250,9 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 		ok &= gb_puts(&st->sql, ";\n");
 	}
 	st->sql_stage = false;
-	if (n_up && c->method == METHOD_COPY) {
+	if (n_up && c->method == METHOD_UNNEST) {
+		ok &= build_unnest(ni, st);
+	} else if (n_up && c->method == METHOD_COPY) {
 		ok &= gb_puts(&st->sql, st->copy_sql);
 		st->sql_stage = st->stage_ddl != NULL;
 	} else if (n_up) {
@@ -1148,7 +1299,7 @@ static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 		bool ok = true;
 		if (r->op == 'd') {
 			ok &= gb_put(&tup, st->cond.p + r->cond_off, r->cond_len);
-		} else if (c->method == METHOD_COPY) {
+		} else if (c->method != METHOD_INSERT) {
 			/* The line without its newline. */
 			ok &= copy_line_to_tuple(&tup, st->text.p + r->tup_off, r->tup_len - 1);
 		} else {
@@ -1308,7 +1459,7 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 		pr->tup_off = (uint32_t)st->text.len;
 		pr->cond_off = (uint32_t)st->cond.len;
 		pr->tup_len = pr->cond_len = 0;
-		if (op == 'u' && c->method == METHOD_COPY) {
+		if (op == 'u' && c->method != METHOD_INSERT) {
 			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
 				if (i)
 					ok &= gb_put(&st->text, "\t", 1);

@@ -160,7 +160,7 @@ for delivery in ("exactly_once", "at_least_once"):
 
 # 3. Bad values go to the dead letters, with either method and delivery.
 pg.sql("CREATE TABLE people (id int PRIMARY KEY, name varchar(5), age int)")
-for method in ("copy", "insert"):
+for method in ("copy", "insert", "unnest"):
     for delivery in ("at_least_once", "exactly_once"):
         pg.sql("TRUNCATE people")
         j3 = os.path.join(d, f"bad-{method}-{delivery}")
@@ -206,7 +206,7 @@ events = [{"id": i + 1, "s": v, "v": "ok"} for i, v in enumerate(AWKWARD)]
 BAD_ID = len(AWKWARD) + 1
 events.append({"id": BAD_ID, "s": "line\none\ttab \\ \u00e9", "v": "far too long\nfor 8"})
 dead = {}
-for method in ("copy", "insert"):
+for method in ("copy", "insert", "unnest"):
     table = f"awk_{method}"
     pg.sql(f"CREATE TABLE {table} (id int PRIMARY KEY, s text, v varchar(8))")
     for retry in (False, True):
@@ -244,6 +244,6 @@ dead_letter: {{type: file, path: dlq}}
         else:
             check(not dlq, f"{what}: dead letters {dlq}")
         ok(f"{what}: {len(AWKWARD)} values arrive byte for byte")
-check(dead["copy"] == dead["insert"],
-      f"the dead letter differs between the methods: {dead['copy']} vs {dead['insert']}")
+check(dead["copy"] == dead["insert"] == dead["unnest"],
+      f"the dead letter differs between the methods: {dead}")
 ok(f"the dead letter is the same with both methods: {dead['copy']}")
