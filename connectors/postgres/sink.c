@@ -23,25 +23,28 @@
 #include "core/value.h"
 #include "core/worker.h"
 #include "state/snap.h"
-#include "state/table.h"
 
 /*
  * Rows wait in a pending list, each rendered once: upserts as a COPY text
- * line "1\tx\t\\N\n" (method copy) or as an SQL tuple "('1','x',NULL)"
+ * line "1\tx\t\\N\n" (copy, unnest) or as an SQL tuple "('1','x',NULL)"
  * (method insert), deletes as a condition "(\"k\" = '1')". A flush keeps the
  * last change per key (a statement may not touch a row twice), then sends,
  * as one simple query and one round trip, one DELETE for the keys whose last
  * change is -D and for the rest either
  *   copy:   COPY stage FROM STDIN (the lines follow as COPY data);
  *           INSERT INTO target SELECT … FROM stage ON CONFLICT (key) DO
- *           UPDATE …; TRUNCATE stage
+ *           UPDATE …
  *   insert: INSERT INTO target VALUES (…), (…) ON CONFLICT (key) DO UPDATE …
- * (append mode copies straight into the target). The stage is an UNLOGGED
- * table per (job, sink, worker), made at open from the mapped columns of
- * the target: PostgreSQL refuses to PREPARE a transaction that touched a
- * temporary table. Deletes stay one DELETE … WHERE (k = …) OR …: it keeps
- * the key's own index in the plan whatever the stage's statistics say, and
- * a NULL key deletes the rows whose key IS NULL as before.
+ *   unnest: INSERT INTO target SELECT * FROM unnest('{…}'::type[], …) ON
+ *           CONFLICT (key) DO UPDATE …, the COPY lines turned into an array
+ *           literal per column
+ * (append mode copies straight into the target). The stage is made at open
+ * from the mapped columns of the target, per worker: a temporary table
+ * (at_least_once) or, since PostgreSQL refuses to PREPARE a transaction that
+ * touched a temporary table, an UNLOGGED one (exactly_once; see open_copy
+ * for how each is emptied). Deletes stay one DELETE … WHERE (k = …) OR …:
+ * it keeps the key's own index in the plan whatever the stage's statistics
+ * say, and a NULL key deletes the rows whose key IS NULL as before.
  * A failing statement is retried row by row as single-row INSERTs and
  * DELETEs (each under a savepoint in a transaction) and the rows PostgreSQL
  * refuses go to the dead letters with its message.
@@ -115,14 +118,15 @@ static const struct sl_option pgsink_options[] = {
 		 "commits on its own"},
 	{.name = "method", .type = SL_OPT_ENUM, .def = "copy", .choices = methods,
 	 .offset = offsetof(struct pgsink_conf, method),
-	 .help = "how a batch travels. copy (faster, see bench/RESULTS.md): COPY into an "
-		 "UNLOGGED staging table sluice_stage_<job>_<sink>_<worker> (made at start next to "
-		 "the target: needs CREATE on its schema), then one INSERT … SELECT … ON CONFLICT "
-		 "merge (append mode copies straight into the table); insert: one multi-row "
-		 "INSERT … VALUES … ON CONFLICT statement; unnest: one INSERT … SELECT * FROM "
-		 "unnest('{…}'::type[], …) ON CONFLICT statement, an array per column (no array "
-		 "columns). All send one DELETE for the batch's deletes and retry a failing batch "
-		 "row by row"},
+	 .help = "how a batch travels. copy (the fastest in bench/pg.py): COPY into a staging "
+		 "table, then one INSERT … SELECT … ON CONFLICT merge; at_least_once stages in a "
+		 "temporary table, exactly_once in an UNLOGGED table "
+		 "sluice_stage_<job>_<sink>_<worker> next to the target (PREPARE refuses "
+		 "temporary tables), made at start: needs CREATE on the schema; append mode "
+		 "copies straight into the table. insert: one multi-row INSERT … VALUES … ON "
+		 "CONFLICT statement. unnest: one INSERT … SELECT * FROM unnest('{…}'::type[], …) "
+		 "ON CONFLICT statement, an array per column (no array columns). Every method "
+		 "sends one DELETE for a batch's deletes and retries a failing batch row by row"},
 	{.name = "retry_max", .type = SL_OPT_DURATION_MS, .def = "5s", .min = 1, .max = 600000,
 	 .offset = offsetof(struct pgsink_conf, retry_max_ms),
 	 .help = "longest wait between reconnection attempts (backoff from 100ms)"},
@@ -1797,8 +1801,8 @@ static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, u
 static const char *pgsink_describe(const struct sl_node *n, char *buf, size_t cap)
 {
 	const struct pgsink_conf *c = n->conf;
-	snprintf(buf, cap, "PostgreSQL table %s (%s, %s)", c->table, modes[c->mode],
-		 deliveries[c->delivery]);
+	snprintf(buf, cap, "PostgreSQL table %s (%s, %s, %s)", c->table, modes[c->mode],
+		 deliveries[c->delivery], methods[c->method]);
 	return buf;
 }
 
