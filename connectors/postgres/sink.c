@@ -773,7 +773,9 @@ static bool put_copy_field(struct growbuf *g, const struct sl_field *f, const st
  * makes of the same row, for the row-by-row retry and the dead letters. */
 static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
 {
-	if (!gb_reserve(g, 2 * len + 8))
+	/* At most 2 bytes per byte of text, 3 per tab (an empty field becomes
+	 * '',), 4 for the parentheses and the NUL. */
+	if (!gb_reserve(g, 3 * len + 8))
 		return false;
 	char *o = g->p + g->len;
 	*o++ = '(';
@@ -807,6 +809,7 @@ static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
 	}
 	*o++ = ')';
 	g->len = (size_t)(o - g->p);
+	SL_ASSERT(g->len < g->cap);
 	g->p[g->len] = '\0';
 	return true;
 }

@@ -247,3 +247,38 @@ dead_letter: {{type: file, path: dlq}}
 check(dead["copy"] == dead["insert"] == dead["unnest"],
       f"the dead letter differs between the methods: {dead}")
 ok(f"the dead letter is the same with both methods: {dead['copy']}")
+
+# Many empty strings in one refused row: its tuple for the dead letter is
+# longer than its COPY line by 3 bytes a field.
+pg.sql("CREATE TABLE wide (id int PRIMARY KEY, a text, b text, c text, d text, e text, f text, "
+       "g text, v varchar(2))")
+WIDE = "abcdefg"
+for method in ("copy", "insert", "unnest"):
+    pg.sql("TRUNCATE wide")
+    j5 = os.path.join(d, f"wide-{method}")
+    os.makedirs(j5)
+    write(os.path.join(j5, "in.ndjson"),
+          json.dumps(dict({"id": 1, "v": ""}, **{k: "" for k in WIDE})) + "\n" +
+          json.dumps(dict({"id": 2, "v": "too long"}, **{k: "" for k in WIDE})) + "\n")
+    fields = ", ".join(f"{k}: STRING" for k in WIDE)
+    write(os.path.join(j5, "job.yaml"), f"""
+job: wide
+admin: off
+sources:
+  in: {{type: file, path: in.ndjson, format: json, fields: {{id: INT, {fields}, v: STRING}}}}
+sinks:
+  db: {{from: in, type: postgres, dsn: "{dsn}", password_env: SLUICE_PG_PASSWORD, table: wide,
+       key: [id], method: {method}}}
+dead_letter: {{type: file, path: dlq}}
+""")
+    p = subprocess.run([SLUICE, "run", "job.yaml", "--workers", "1"], cwd=j5,
+                       capture_output=True, text=True, env=ENV, timeout=120)
+    what = f"empty strings ({method})"
+    check(p.returncode == 0, f"{what}: run exited {p.returncode}:\n{p.stderr[-2000:]}")
+    got = pg.sql("SELECT id, " + ", ".join(f"{k} = ''" for k in WIDE) + ", v = '' FROM wide")
+    check(got == [["1"] + ["t"] * (len(WIDE) + 1)], f"{what}: wide: {got}")
+    dlq = read_jsonl_dir(os.path.join(j5, "dlq"))
+    want = "('2'," + "'',"*len(WIDE) + "'too long')"
+    check(len(dlq) == 1 and dlq[0]["raw"] == want, f"{what}: dead letters {dlq}, want raw {want}")
+    ok(f"{what}: a row of empty strings written, the refused one a dead letter as {want}")
+
