@@ -119,8 +119,11 @@ sinks:
         s = json.load(f)
     emit(name, N, dt, {"method": method, "checkpoints": s.get("checkpoints", 0)})
 
+commit = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+                        capture_output=True, text=True).stdout.strip() or "unknown"
 with open(os.path.join(HERE, "results-pg.jsonl"), "a") as f:
-    f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus\n")
+    f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus "
+            f"commit {commit}\n")
     for r in results:
         f.write(json.dumps(r) + "\n")
 subprocess.run(["rm", "-rf", work])
