@@ -411,7 +411,10 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	s->insert_head = strdup(g.p);
 	s->col_list = strndup(g.p + strlen("INSERT INTO  (") + strlen(s->qtable),
 			      g.len - strlen("INSERT INTO  () VALUES ") - strlen(s->qtable));
+	/* Emptied for the tail, which append mode leaves empty. */
 	g.len = 0;
+	if (g.p)
+		g.p[0] = '\0';
 	if (c->mode == MODE_UPSERT) {
 		gb_puts(&g, " ON CONFLICT (");
 		for (uint32_t k = 0; k < s->n_keys; k++) {
