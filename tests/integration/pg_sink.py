@@ -287,7 +287,7 @@ dead_letter: {{type: file, path: dlq}}
 
 
 # Append mode: method copy copies straight into the table; a refused row
-# still goes to the dead letters alone, and -D rows are skipped.
+# still goes to the dead letters alone.
 pg.sql("CREATE TABLE events (id int, name varchar(5), note text)")
 for method in ("copy", "insert", "unnest"):
     pg.sql("TRUNCATE events")
