@@ -119,8 +119,12 @@ sinks:
         s = json.load(f)
     emit(name, N, dt, {"method": method, "checkpoints": s.get("checkpoints", 0)})
 
-commit = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
                         capture_output=True, text=True).stdout.strip() or "unknown"
+# Changes other than earlier results mark the figures as from a work tree.
+if subprocess.run(["git", "-C", HERE, "diff", "--quiet", "HEAD", "--", "..",
+                   ":(top,exclude)bench/results-pg.jsonl"]).returncode == 1:
+    commit += "+changes"
 with open(os.path.join(HERE, "results-pg.jsonl"), "a") as f:
     f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus "
             f"commit {commit}\n")
