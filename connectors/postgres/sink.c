@@ -821,7 +821,8 @@ static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
 
 /* The worker's staging table, quoted: sluice_stage_<job>_<sink>_<worker>,
  * or with a hash of job and sink when that is longer than an identifier
- * may be; next to the target unless temporary. */
+ * may be; next to the target, or in pg_temp (where a temporary one is the
+ * only one the name may find: a DROP must not reach a table elsewhere). */
 static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, const char *sink,
 		       uint32_t worker, bool temp)
 {
@@ -834,7 +835,7 @@ static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, con
 			 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl), worker);
 	}
 	quote_ident(q, sizeof(q), name);
-	snprintf(out, cap, "%s%s", temp ? "" : s->qschema, q);
+	snprintf(out, cap, "%s%s", temp ? "pg_temp." : s->qschema, q);
 }
 
 /* Creates the staging table (again: a temporary one goes with its
