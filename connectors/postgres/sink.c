@@ -152,6 +152,7 @@ struct pgsink_shared {
 	uint32_t key_src[SL_MAX_KEYS]; /* input columns */
 	char qtable[4 * SL_NAME_MAX + 16];
 	char qschema[2 * SL_NAME_MAX + 8]; /* "schema". or empty: where stages go */
+	char schema[SL_NAME_MAX];          /* the same unquoted, or empty */
 	char *col_list;    /* "c1", "c2", … */
 	char *insert_head; /* INSERT INTO t (c, …) VALUES */
 	char *upsert_tail; /* ON CONFLICT (k) DO UPDATE SET … */
@@ -237,6 +238,9 @@ struct pgsink_state {
 	uint32_t cap_cur;
 	/* exactly_once: the epoch's transaction */
 	bool txn_open;
+	/* While the barrier's PREPARE TRANSACTION is in flight: its gid (see
+	 * reconnect_replay). */
+	char prepare_gid[PG_GID_MAX + 1];
 	/* The checkpoint whose prepared transaction is not committed yet: no
 	 * new transaction starts before (it would not see that one's rows, so a
 	 * delete could miss them). */
@@ -395,6 +399,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 		quote_ident(q2, sizeof(q2), table);
 		snprintf(s->qtable, sizeof(s->qtable), "%s.%s", q1, q2);
 		snprintf(s->qschema, sizeof(s->qschema), "%s.", q1);
+		snprintf(s->schema, sizeof(s->schema), "%s", schema);
 	} else {
 		quote_ident(s->qtable, sizeof(s->qtable), c->table);
 	}
@@ -819,6 +824,10 @@ static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
 
 /* ---- open and close ---- */
 
+static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
+		   const char *sql, const char *copy, size_t copy_len, char *err, size_t cap,
+		   char *sqlstate);
+
 /* The worker's staging table, quoted: sluice_stage_<job>_<sink>_<worker>,
  * or with a hash of job and sink when that is longer than an identifier
  * may be; next to the target, or in pg_temp (where a temporary one is the
@@ -911,7 +920,9 @@ static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_
 	st->stage_ddl = ddl.p;
 	st->stage_truncate = trunc.p;
 	ddl.p = trunc.p = NULL;
-	rc = make_stage(w, st, err, sizeof(err));
+	/* Through run_sql: a server restarting now costs a reconnect, not
+	 * the job. */
+	rc = run_sql(w, ni, st, st->stage_ddl, NULL, 0, err, sizeof(err), NULL);
 	if (rc < 0) {
 		sl_worker_fail(w, ni, rc, "creating the staging table %s: %s", stage, err);
 		goto out_free;
@@ -952,7 +963,15 @@ static int open_unnest(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsin
 		return -ENOMEM;
 	}
 	PGresult *res = NULL;
-	int rc = exec_keep(w, st, q.p, NULL, 0, err, sizeof(err), NULL, &res);
+	int rc;
+	while ((rc = exec_keep(w, st, q.p, NULL, 0, err, sizeof(err), NULL, &res)) == -ECONNRESET) {
+		/* The server is restarting: connect again, as run_sql would. */
+		if (!connect_worker(w, ni, st)) {
+			rc = -ECONNABORTED;
+			snprintf(err, sizeof(err), "the job is stopping");
+			break;
+		}
+	}
 	mi_free(q.p);
 	if (rc < 0 || !res) {
 		sl_worker_fail(w, ni, rc < 0 ? rc : -EIO, "reading the columns of %s: %s", s->qtable,
@@ -1030,7 +1049,8 @@ static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct 
 
 /* Runs sql (with copy as its COPY data, if any); on a broken connection
  * reconnects (replaying the open transaction) and tries again. Statement
- * errors come back as -EIO. */
+ * errors come back as -EIO; -EALREADY when the barrier's PREPARE turned
+ * out done while reconnecting (see reconnect_replay). */
 static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
 		   const char *sql, const char *copy, size_t copy_len, char *err, size_t cap,
 		   char *sqlstate)
@@ -1083,6 +1103,29 @@ static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct 
 	}
 	if (!st->txn_open || st->epoch.len == 0)
 		return 0;
+	if (st->prepare_gid[0]) {
+		/* The connection went during the PREPARE: the server may have
+		 * prepared the transaction before it went. Replaying it then
+		 * would wait forever on the prepared one's locks (which only
+		 * the checkpoint this barrier belongs to commits). */
+		char q[PG_GID_MAX + 80];
+		snprintf(q, sizeof(q), "SELECT 1 FROM pg_prepared_xacts WHERE gid = '%s'",
+			 st->prepare_gid);
+		PGresult *res = NULL;
+		int rc = exec_keep(w, st, q, NULL, 0, err, sizeof(err), NULL, &res);
+		bool prepared = res && PQntuples(res) > 0;
+		if (res)
+			PQclear(res);
+		if (rc == -ECONNRESET)
+			return reconnect_replay(w, ni, st);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "looking for prepared transaction %s: %s",
+				       st->prepare_gid, err);
+			return rc;
+		}
+		if (prepared)
+			return -EALREADY;
+	}
 	/* The transaction died with the connection: run it again. */
 	for (size_t off = 0; off < st->epoch.len;) {
 		uint32_t sl, cl;
@@ -1102,7 +1145,8 @@ static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct 
 			return rc;
 		}
 	}
-	return 0;
+	/* The epoch ends with the PREPARE: it ran now, not to be sent again. */
+	return st->prepare_gid[0] ? -EALREADY : 0;
 }
 
 static void dead_row(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
@@ -1608,8 +1652,13 @@ static int pgsink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 	if (!epoch_add(st, sql, NULL, 0))
 		return -ENOMEM;
 	/* The PREPARE is part of the replayable epoch: after a reconnect
-	 * replay_epoch runs it all again. */
+	 * reconnect_replay runs it all again, or finds it prepared already;
+	 * either way -EALREADY says it is done. */
+	snprintf(st->prepare_gid, sizeof(st->prepare_gid), "%s", gid);
 	rc = run_sql(w, ni, st, sql, NULL, 0, err, sizeof(err), NULL);
+	st->prepare_gid[0] = '\0';
+	if (rc == -EALREADY)
+		rc = 0;
 	if (rc < 0) {
 		sl_worker_fail(w, ni, rc, "PREPARE TRANSACTION %s: %s", gid, err);
 		return rc;
@@ -1747,8 +1796,56 @@ static int pgsink_commit(const struct sl_node *n, const struct sl_blob *blob, in
 	return rc;
 }
 
+/* Control thread, before the workers open (each makes its own stage
+ * again): drops every UNLOGGED staging table of this sink, so a run with
+ * fewer workers than an earlier one leaves none behind. Names as in
+ * stage_name: sluice_stage_<job>_<sink>_<n> or sluice_stage_<hash>_<n>. */
+static int drop_stages(const struct sl_node *n, PGconn *conn, uint32_t *dropped, char *err,
+		       size_t cap)
+{
+	const struct pgsink_shared *s = n->shared;
+	char p1[256], p2[64], js[2 * SL_NAME_MAX + 2];
+	snprintf(p1, sizeof(p1), "sluice_stage_%s_%s_", s->job, n->name);
+	int jl = snprintf(js, sizeof(js), "%s:%s", s->job, n->name);
+	snprintf(p2, sizeof(p2), "sluice_stage_%016" PRIx64 "_",
+		 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl));
+	char *l1 = PQescapeLiteral(conn, p1, strlen(p1));
+	char *l2 = PQescapeLiteral(conn, p2, strlen(p2));
+	char *ls = s->schema[0] ? PQescapeLiteral(conn, s->schema, strlen(s->schema)) : NULL;
+	int rc = -ENOMEM;
+	PGresult *res = NULL;
+	if (!l1 || !l2 || (s->schema[0] && !ls)) {
+		snprintf(err, cap, "%s", PQerrorMessage(conn));
+		goto out_free;
+	}
+	char sql[2048];
+	snprintf(sql, sizeof(sql),
+		 "SELECT format('%%I.%%I', ns.nspname, c.relname) FROM pg_class c JOIN pg_namespace "
+		 "ns ON ns.oid = c.relnamespace WHERE c.relkind = 'r' AND c.relpersistence = 'u' "
+		 "AND ns.nspname = %s AND ((left(c.relname, %zu) = %s AND substr(c.relname, %zu) ~ "
+		 "'^[0-9]+$') OR (left(c.relname, %zu) = %s AND substr(c.relname, %zu) ~ "
+		 "'^[0-9]+$'))",
+		 ls ? ls : "current_schema()", strlen(p1), l1, strlen(p1) + 1, strlen(p2), l2,
+		 strlen(p2) + 1);
+	rc = ctl_exec(conn, sql, err, cap, NULL, &res);
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		char q[4 * SL_NAME_MAX + 32];
+		snprintf(q, sizeof(q), "DROP TABLE IF EXISTS %s", PQgetvalue(res, i, 0));
+		rc = ctl_exec(conn, q, err, cap, NULL, NULL);
+		*dropped += rc == 0;
+	}
+	if (res)
+		PQclear(res);
+out_free:
+	PQfreemem(l1);
+	PQfreemem(l2);
+	PQfreemem(ls);
+	return rc;
+}
+
 /* Before start: the state table exists; prepared transactions of this sink
- * that no restored checkpoint committed are rolled back. */
+ * that no restored checkpoint committed are rolled back; stages of earlier
+ * runs are dropped (drop_stages). */
 static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, uint32_t n_keep)
 {
 	(void)keep;
@@ -1791,6 +1888,9 @@ static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, u
 	}
 	if (res)
 		PQclear(res);
+	uint32_t dropped = 0;
+	if (rc == 0 && c->method == METHOD_COPY && c->mode == MODE_UPSERT)
+		rc = drop_stages(n, conn, &dropped, err, sizeof(err));
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0) {
 		char q[1200];
@@ -1802,6 +1902,9 @@ static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, u
 		sl_log(SL_LOG_INFO, -1, n->name,
 		       "msg=\"rolled back prepared transactions no checkpoint covers\" count=%u",
 		       rolled);
+	if (dropped)
+		sl_log(SL_LOG_INFO, -1, n->name,
+		       "msg=\"dropped the staging tables of an earlier run\" count=%u", dropped);
 	return 0;
 }
 

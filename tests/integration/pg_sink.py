@@ -140,6 +140,13 @@ chk = sorted(int(x.split("-")[1]) for x in os.listdir(os.path.join(j1, "state"))
              if x.startswith("chk-"))
 check(state and ids[-1] <= chk[-1], f"sluice_sink_state {state} vs checkpoints {chk}")
 ok(f"sluice_sink_state: {len(state)} workers, checkpoints up to {ids[-1]} (latest {chk[-1]})")
+# Each start drops the staging tables of earlier runs; the last run's
+# workers made theirs again.
+stages = sorted(r[0] for r in pg.sql("SELECT relname FROM pg_class WHERE relpersistence = 'u' "
+                                     "AND relname LIKE 'sluice_stage_%'"))
+check(stages == [f"sluice_stage_pgsink_db_{i}" for i in range(workers)],
+      f"staging tables {stages}, the last run had {workers} workers")
+ok(f"staging tables: the last run's {workers}, none of earlier runs")
 
 # 2. Server restart mid-run.
 for delivery in ("exactly_once", "at_least_once"):
