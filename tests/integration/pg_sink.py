@@ -10,6 +10,10 @@ the server binaries are absent):
 2. A server restart (pg_ctl restart) mid-run: the job reconnects and the
    table is again exactly right, exactly_once (the open transaction replayed,
    COPY data included) and at_least_once (the temporary stage made again).
+   And a connection cut right after the server ran a barrier's PREPARE
+   TRANSACTION, before its answer (a proxy in between): the sink finds the
+   transaction prepared instead of replaying it (which would wait forever on
+   its locks).
 3. Bad values (a string too long for varchar(n), text into an integer
    column) go to the dead-letter sink with the server's message; the good
    rows land; the job goes on. With both methods (copy, insert), at least and
@@ -26,8 +30,10 @@ Sections 1 and 2 run with the default method (copy)."""
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 from common import SLUICE, check, fail, ok, read_jsonl_dir, run, tmpdir, write
@@ -167,6 +173,76 @@ for delivery in ("exactly_once", "at_least_once"):
     check("reconnect" in text, f"no reconnection logged ({delivery})")
     check(PASSWORD not in text, "the password appears in the log")
     compare_table(latest, f"across pg_ctl restart ({delivery})")
+
+# 2b. The connection cut after PREPARE TRANSACTION ran, before its answer.
+class CutAfterPrepare:
+    """TCP proxy to the server that, once, forwards a PREPARE TRANSACTION,
+    relays nothing more of that connection's answers, gives the server time
+    to run it, then closes both sides."""
+
+    def __init__(self, port):
+        self.port, self.cut = port, threading.Event()
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.listen_port = self.lsock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            c, _ = self.lsock.accept()
+            s = socket.create_connection(("127.0.0.1", self.port))
+            muted = threading.Event()  # the server's answers stop here
+            threading.Thread(target=self.pipe, args=(c, s, muted, True), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(s, c, muted, False), daemon=True).start()
+
+    def pipe(self, src, dst, muted, to_server):
+        tail = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data or (not to_server and muted.is_set()):
+                    break
+                if to_server and not self.cut.is_set() and b"PREPARE TRANSACTION" in tail + data:
+                    self.cut.set()
+                    muted.set()
+                    dst.sendall(data)
+                    time.sleep(0.5)  # the server runs it; the client never hears
+                    break
+                dst.sendall(data)
+                tail = data[-32:]
+        except OSError:
+            pass
+        for sk in (src, dst):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sk.close()
+
+
+proxy = CutAfterPrepare(pg.port)
+pg.sql("TRUNCATE archive; TRUNCATE sluice_sink_state")
+j2 = os.path.join(d, "cut-prepare")
+os.makedirs(j2)
+write(os.path.join(j2, "job.yaml"),
+      JOB % {"records": RECORDS, "keys": KEYS, "rate": 150000,
+             "dsn": dsn.replace(f"port={pg.port}", f"port={proxy.listen_port}")})
+with open(os.path.join(j2, "log"), "w") as lf:
+    p = subprocess.Popen([SLUICE, "run", "job.yaml", "--workers", "2"], cwd=j2,
+                         stdout=subprocess.DEVNULL, stderr=lf, env=ENV)
+try:
+    rc = p.wait(timeout=120)
+except subprocess.TimeoutExpired:
+    p.kill()
+    fail("the job hung after its connection was cut behind a PREPARE TRANSACTION:\n" +
+         open(os.path.join(j2, "log")).read()[-3000:])
+text = open(os.path.join(j2, "log")).read()
+check(proxy.cut.is_set(), "the proxy never saw a PREPARE TRANSACTION")
+check(rc == 0, f"run with a cut after PREPARE exited {rc}:\n{text[-3000:]}")
+check("reconnect" in text, "no reconnection logged")
+compare_table(latest, "connection cut after PREPARE TRANSACTION")
+check(pg.value("SELECT count(*) FROM pg_prepared_xacts") == "0", "prepared transactions left")
 
 # 3. Bad values go to the dead letters, with either method and delivery.
 pg.sql("CREATE TABLE people (id int PRIMARY KEY, name varchar(5), age int)")
