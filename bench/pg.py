@@ -10,11 +10,17 @@ name, address, phone, id_number varchar(18), updated_time timestamptz):
   pg_copy            psql COPY of N rows from a CSV file (the raw ceiling)
   pg_copy_merge      COPY into a temporary table + one INSERT … ON CONFLICT
                      merge (what an upsert through COPY would cost)
-  sluice_upsert_alo  the same CSV through a file source -> postgres sink
-                     (multi-row INSERT … ON CONFLICT, batches of 5000),
-                     at_least_once
-  sluice_upsert_eo   the same, exactly_once (checkpoint every 1 s, prepared
-                     transactions)
+  sluice_upsert_alo_copy    the same CSV through a file source -> postgres
+                            sink, method copy (COPY into the worker's
+                            staging table + INSERT … SELECT … ON CONFLICT
+                            per batch of 5000), at_least_once
+  sluice_upsert_alo_insert  the same, method insert (one multi-row
+                            INSERT … VALUES … ON CONFLICT per batch)
+  sluice_upsert_eo_copy     method copy, exactly_once (checkpoint every 1 s,
+                            prepared transactions)
+  sluice_upsert_eo_insert   method insert, exactly_once
+  sluice_upsert_*_unnest    method unnest (one INSERT … SELECT * FROM
+                            unnest(array per column) … ON CONFLICT)
 and the CDC source, from WAL already written (N inserts by COPY, N/2 updates,
 N/4 deletes, each statement one transaction, REPLICA IDENTITY DEFAULT):
   pg_recvlogical     the server's own client decoding the slot with pgoutput
@@ -90,10 +96,14 @@ def sinks():
            "id_number = EXCLUDED.id_number, updated_time = EXCLUDED.updated_time")
     emit("pg_copy_merge", N, time.monotonic() - t0)
 
-    for name, delivery, ckpt in (("sluice_upsert_alo", "at_least_once", ""),
-                                 ("sluice_upsert_eo", "exactly_once",
-                                  f"checkpoint: {{interval: 1s, dir: {work}/state}}")):
+    runs = [(f"sluice_upsert_{d}_{method}", method, delivery, ckpt)
+            for d, delivery, ckpt in (("alo", "at_least_once", ""),
+                                      ("eo", "exactly_once",
+                                       f"checkpoint: {{interval: 1s, dir: {work}/state}}"))
+            for method in ("copy", "insert", "unnest")]
+    for name, method, delivery, ckpt in runs:
         reset()
+        subprocess.run(["rm", "-rf", os.path.join(work, "state")], check=True)
         job = os.path.join(work, name + ".yaml")
         with open(job, "w") as f:
             f.write(f"""
@@ -105,7 +115,7 @@ sources:
        address: STRING, phone: STRING, id_number: STRING, updated_time: TIMESTAMP}}}}
 sinks:
   db: {{from: ev, type: postgres, dsn: "{pg.dsn()}", table: archive, key: [customer_id],
-       delivery: {delivery}, batch_rows: 5000}}
+       delivery: {delivery}, method: {method}, batch_rows: 5000}}
 """)
         summary = os.path.join(work, name + ".json")
         t0 = time.monotonic()
@@ -117,7 +127,7 @@ sinks:
             sys.exit(f"{name}: {got} rows in the table, want {N}")
         with open(summary) as f:
             s = json.load(f)
-        emit(name, N, dt, {"checkpoints": s.get("checkpoints", 0)})
+        emit(name, N, dt, {"method": method, "checkpoints": s.get("checkpoints", 0)})
 
 
 def cdc():
@@ -168,8 +178,15 @@ if not args.cdc_only:
     sinks()
 cdc()
 
+commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+                        capture_output=True, text=True).stdout.strip() or "unknown"
+# Changes other than earlier results mark the figures as from a work tree.
+if subprocess.run(["git", "-C", HERE, "diff", "--quiet", "HEAD", "--", "..",
+                   ":(top,exclude)bench/results-pg.jsonl"]).returncode == 1:
+    commit += "+changes"
 with open(os.path.join(HERE, "results-pg.jsonl"), "a") as f:
-    f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus\n")
+    f.write(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cpus "
+            f"commit {commit}\n")
     for r in results:
         f.write(json.dumps(r) + "\n")
 subprocess.run(["rm", "-rf", work])

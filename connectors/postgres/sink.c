@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "connectors/postgres/pgoutput.h"
 #include "core/checkpoint.h"
@@ -20,17 +23,31 @@
 #include "core/value.h"
 #include "core/worker.h"
 #include "state/snap.h"
-#include "state/table.h"
 
 /*
- * Rows wait in a pending list, each rendered once as its SQL tuple
- * "('1','x',NULL)". A flush keeps the last change per key (a statement may
- * not touch a row twice), then sends one DELETE for the keys whose last
- * change is -D and one INSERT … ON CONFLICT (key) DO UPDATE for the rest, as
- * one simple query, pipelined: the next flush waits for the previous one.
- * A failing statement is retried row by row (each under a savepoint in a
- * transaction) and the rows PostgreSQL refuses go to the dead letters with
- * its message.
+ * Rows wait in a pending list, each rendered once: upserts as a COPY text
+ * line "1\tx\t\\N\n" (copy, unnest) or as an SQL tuple "('1','x',NULL)"
+ * (method insert), deletes as a condition "(\"k\" = '1')". A flush keeps the
+ * last change per key (a statement may not touch a row twice), then sends,
+ * as one simple query and one round trip, one DELETE for the keys whose last
+ * change is -D and for the rest either
+ *   copy:   COPY stage FROM STDIN (the lines follow as COPY data);
+ *           INSERT INTO target SELECT … FROM stage ON CONFLICT (key) DO
+ *           UPDATE …
+ *   insert: INSERT INTO target VALUES (…), (…) ON CONFLICT (key) DO UPDATE …
+ *   unnest: INSERT INTO target SELECT * FROM unnest('{…}'::type[], …) ON
+ *           CONFLICT (key) DO UPDATE …, the COPY lines turned into an array
+ *           literal per column
+ * (append mode copies straight into the target). The stage is made at open
+ * from the mapped columns of the target, per worker: a temporary table
+ * (at_least_once) or, since PostgreSQL refuses to PREPARE a transaction that
+ * touched a temporary table, an UNLOGGED one (exactly_once; see open_copy
+ * for how each is emptied). Deletes stay one DELETE … WHERE (k = …) OR …:
+ * it keeps the key's own index in the plan whatever the stage's statistics
+ * say, and a NULL key deletes the rows whose key IS NULL as before.
+ * A failing statement is retried row by row as single-row INSERTs and
+ * DELETEs (each under a savepoint in a transaction) and the rows PostgreSQL
+ * refuses go to the dead letters with its message.
  *
  * delivery exactly_once: a worker's statements between two barriers run in
  * one transaction; at the barrier it also records (job, sink, worker,
@@ -44,8 +61,10 @@
 
 enum { MODE_UPSERT, MODE_APPEND };
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
+enum { METHOD_COPY, METHOD_INSERT, METHOD_UNNEST };
 static const char *const modes[] = {"upsert", "append", NULL};
 static const char *const deliveries[] = {"at_least_once", "exactly_once", NULL};
+static const char *const methods[] = {"copy", "insert", "unnest", NULL};
 
 struct pgsink_conf {
 	const char *dsn;
@@ -58,6 +77,7 @@ struct pgsink_conf {
 	int64_t batch_rows;
 	int64_t flush_interval_ms;
 	int delivery;
+	int method;
 	int64_t retry_max_ms;
 };
 
@@ -96,14 +116,27 @@ static const struct sl_option pgsink_options[] = {
 		 "max_prepared_transactions > 0): one prepared transaction per worker and "
 		 "checkpoint, committed once the checkpoint is durable; at_least_once: each batch "
 		 "commits on its own"},
+	{.name = "method", .type = SL_OPT_ENUM, .def = "copy", .choices = methods,
+	 .offset = offsetof(struct pgsink_conf, method),
+	 .help = "how a batch travels. copy (the fastest in bench/pg.py): COPY into a staging "
+		 "table, then one INSERT … SELECT … ON CONFLICT merge; at_least_once stages in a "
+		 "temporary table, exactly_once in an UNLOGGED table "
+		 "sluice_stage_<job>_<sink>_<worker> next to the target (PREPARE refuses "
+		 "temporary tables), made at start: needs CREATE on the schema; append mode "
+		 "copies straight into the table. insert: one multi-row INSERT … VALUES … ON "
+		 "CONFLICT statement. unnest: one INSERT … SELECT * FROM unnest('{…}'::type[], …) "
+		 "ON CONFLICT statement, an array per column (no array columns). Every method "
+		 "sends one DELETE for a batch's deletes and retries a failing batch row by row"},
 	{.name = "retry_max", .type = SL_OPT_DURATION_MS, .def = "5s", .min = 1, .max = 600000,
 	 .offset = offsetof(struct pgsink_conf, retry_max_ms),
 	 .help = "longest wait between reconnection attempts (backoff from 100ms)"},
 	{0},
 };
 
-#define PG_MAX_SQL (64u << 20) /* one statement's text */
+#define PG_MAX_SQL (64u << 20) /* one statement's text (and one batch's COPY data) */
 #define PG_GID_MAX 200u
+#define PG_COPY_CHUNK (256u << 10) /* bytes per CopyData message */
+#define PG_IDENT_MAX 63u            /* PostgreSQL's NAMEDATALEN - 1 */
 
 struct pg_col {
 	char name[SL_NAME_MAX]; /* in the table */
@@ -118,6 +151,9 @@ struct pgsink_shared {
 	uint32_t key_idx[SL_MAX_KEYS]; /* into cols */
 	uint32_t key_src[SL_MAX_KEYS]; /* input columns */
 	char qtable[4 * SL_NAME_MAX + 16];
+	char qschema[2 * SL_NAME_MAX + 8]; /* "schema". or empty: where stages go */
+	char schema[SL_NAME_MAX];          /* the same unquoted, or empty */
+	char *col_list;    /* "c1", "c2", … */
 	char *insert_head; /* INSERT INTO t (c, …) VALUES */
 	char *upsert_tail; /* ON CONFLICT (k) DO UPDATE SET … */
 	char *password;    /* resolved at prepare; never logged */
@@ -130,11 +166,11 @@ struct pgsink_shared {
 
 /* One pending change. */
 struct pg_row {
-	uint8_t op; /* 'u' upsert/insert, 'd' delete */
+	uint8_t op; /* 'u' upsert/insert, 'd' delete, 0 superseded by a later change */
 	uint64_t hash;
 	uint32_t key_off, key_len; /* encoded key, in keys */
-	uint32_t tup_off, tup_len; /* rendered tuple, in text */
-	uint32_t cond_off, cond_len; /* delete: "(k1 = '…' AND …)" */
+	uint32_t tup_off, tup_len; /* 'u': COPY line (copy) or SQL tuple (insert), in text */
+	uint32_t cond_off, cond_len; /* 'd': "(k1 = '…' AND …)", in cond */
 };
 
 struct growbuf {
@@ -177,23 +213,42 @@ struct pgsink_state {
 	struct sl_io poll_io;
 	bool poll_done;
 	int poll_res;
-	/* pending rows */
+	/* pending rows (kept until their statement is acknowledged, for retries) */
 	struct pg_row *rows;
 	uint32_t n_rows, cap_rows;
-	struct growbuf keys, text;
+	struct growbuf keys, text, cond;
 	int64_t first_ns;
-	/* the statement in flight (kept until acknowledged, for retries) */
+	/* last change per key: open addressing over row index + 1 */
+	uint32_t *slots;
+	uint32_t cap_slots;
+	/* the flush's statement; method copy: its COPY data is text */
 	struct growbuf sql;
-	struct growbuf inflight_rows_text; /* its rows' tuples, one per line, for row retries */
-	bool inflight;
+	/* method copy: "COPY stage FROM STDIN; INSERT … SELECT … FROM stage …;"
+	 * (append mode: COPY target FROM STDIN;); the stage's DDL (upsert
+	 * mode) and, exactly_once, "TRUNCATE stage;" (see open_copy) */
+	char *copy_sql;
+	char *stage_ddl;
+	char *stage_truncate;
+	bool sql_stage; /* the flush's statement fills the stage */
+	/* method unnest: "::type[]" per column (NUL-separated, at cast_off),
+	 * and a cursor per row into its COPY line */
+	struct growbuf casts;
+	uint32_t cast_off[SL_MAX_COLS];
+	uint32_t *cur;
+	uint32_t cap_cur;
 	/* exactly_once: the epoch's transaction */
 	bool txn_open;
+	/* While the barrier's PREPARE TRANSACTION is in flight: its gid (see
+	 * reconnect_replay). */
+	char prepare_gid[PG_GID_MAX + 1];
 	/* The checkpoint whose prepared transaction is not committed yet: no
 	 * new transaction starts before (it would not see that one's rows, so a
 	 * delete could miss them). */
 	uint64_t await_id;
-	struct growbuf epoch; /* every statement of the open transaction (replayed after a reconnect) */
-	struct sl_table *dedup;
+	/* Every statement of the open transaction with its COPY data (replayed
+	 * after a reconnect): records of u32 sql length, sql, NUL, u32 data
+	 * length, data. */
+	struct growbuf epoch;
 	uint64_t sent_rows;
 	uint64_t dead_rows;
 	struct sl_ratelimit rl;
@@ -249,6 +304,7 @@ static void pgsink_release(struct sl_node *n)
 		return;
 	if (s->ctl)
 		PQfinish(s->ctl);
+	free(s->col_list);
 	free(s->insert_head);
 	free(s->upsert_tail);
 	if (s->password) {
@@ -342,6 +398,8 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 		quote_ident(q1, sizeof(q1), schema);
 		quote_ident(q2, sizeof(q2), table);
 		snprintf(s->qtable, sizeof(s->qtable), "%s.%s", q1, q2);
+		snprintf(s->qschema, sizeof(s->qschema), "%s.", q1);
+		snprintf(s->schema, sizeof(s->schema), "%s", schema);
 	} else {
 		quote_ident(s->qtable, sizeof(s->qtable), c->table);
 	}
@@ -356,7 +414,12 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	}
 	gb_puts(&g, ") VALUES ");
 	s->insert_head = strdup(g.p);
+	s->col_list = strndup(g.p + strlen("INSERT INTO  (") + strlen(s->qtable),
+			      g.len - strlen("INSERT INTO  () VALUES ") - strlen(s->qtable));
+	/* Emptied for the tail, which append mode leaves empty. */
 	g.len = 0;
+	if (g.p)
+		g.p[0] = '\0';
 	if (c->mode == MODE_UPSERT) {
 		gb_puts(&g, " ON CONFLICT (");
 		for (uint32_t k = 0; k < s->n_keys; k++) {
@@ -380,7 +443,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	}
 	s->upsert_tail = strdup(g.p ? g.p : "");
 	mi_free(g.p);
-	if (!s->insert_head || !s->upsert_tail)
+	if (!s->insert_head || !s->col_list || !s->upsert_tail)
 		return -ENOMEM;
 	return 0;
 }
@@ -501,10 +564,43 @@ static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct p
 
 /* ---- results ---- */
 
-/* Sends sql and waits for every result. 0, or -EIO with PostgreSQL's
- * message in err (sqlstate too); -ECONNRESET when the connection broke. */
-static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql, char *err,
-		     size_t cap, char *sqlstate)
+/* COPY data for the COPY … FROM STDIN the server now waits on, then its
+ * end, flushed. 0 also when the server ended the COPY early (its error
+ * comes with the results); -ECONNRESET when the connection broke. */
+static int send_copy(struct sl_worker *w, struct pgsink_state *st, const char *data, size_t len,
+		     char *err, size_t cap)
+{
+	SL_ASSERT(data || len == 0);
+	int r = 1;
+	for (size_t off = 0; off < len && r >= 0;) {
+		int n = (int)(len - off > PG_COPY_CHUNK ? PG_COPY_CHUNK : len - off);
+		r = PQputCopyData(st->conn, data + off, n);
+		if (r == 1)
+			off += (size_t)n;
+		else if (r == 0)
+			wait_socket(w, st, true, 1000);
+	}
+	if (r >= 0)
+		while ((r = PQputCopyEnd(st->conn, NULL)) == 0)
+			wait_socket(w, st, true, 1000);
+	int f = 0;
+	while (r >= 0 && (f = PQflush(st->conn)) == 1)
+		wait_socket(w, st, true, 1000);
+	if ((r < 0 || f < 0) && PQstatus(st->conn) == CONNECTION_BAD) {
+		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+/* Sends sql and waits for every result; a COPY … FROM STDIN in it gets
+ * copy (len bytes of COPY text; a second one gets none); keep (if not
+ * NULL) gets the last result with rows, the caller's to PQclear. 0, or -EIO
+ * with PostgreSQL's message in err (sqlstate too); -ECONNRESET when the
+ * connection broke. */
+static int exec_keep(struct sl_worker *w, struct pgsink_state *st, const char *sql,
+		     const char *copy, size_t copy_len, char *err, size_t cap, char *sqlstate,
+		     PGresult **keep)
 {
 	if (sqlstate)
 		sqlstate[0] = '\0';
@@ -532,6 +628,15 @@ static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *s
 		if (!r)
 			break;
 		ExecStatusType es = PQresultStatus(r);
+		if (es == PGRES_COPY_IN) {
+			PQclear(r);
+			int crc = send_copy(w, st, copy, copy_len, err, cap);
+			if (crc < 0)
+				return crc;
+			copy = NULL;
+			copy_len = 0;
+			continue;
+		}
 		if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && rc == 0) {
 			const char *m = PQresultErrorMessage(r);
 			snprintf(err, cap, "%.*s", (int)strcspn(m, "\n"), m);
@@ -540,13 +645,29 @@ static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *s
 				snprintf(sqlstate, 6, "%s", ss);
 			rc = PQstatus(st->conn) == CONNECTION_BAD ? -ECONNRESET : -EIO;
 		}
-		PQclear(r);
+		if (keep && es == PGRES_TUPLES_OK) {
+			if (*keep)
+				PQclear(*keep);
+			*keep = r;
+		} else {
+			PQclear(r);
+		}
 	}
 	if (rc == 0 && PQstatus(st->conn) == CONNECTION_BAD) {
 		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
 		rc = -ECONNRESET;
 	}
+	if (rc < 0 && keep && *keep) {
+		PQclear(*keep);
+		*keep = NULL;
+	}
 	return rc;
+}
+
+static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *sql,
+		     const char *copy, size_t copy_len, char *err, size_t cap, char *sqlstate)
+{
+	return exec_keep(w, st, sql, copy, copy_len, err, cap, sqlstate, NULL);
 }
 
 /* ---- rendering rows ---- */
@@ -584,17 +705,314 @@ static bool put_literal(struct growbuf *g, const struct sl_field *f, const struc
 	return gb_put(g, buf, (size_t)n + 2);
 }
 
+/* Bytes COPY's text format escapes (and NUL, which it cannot hold). */
+static inline bool copy_special(uint8_t ch)
+{
+	return ch == '\\' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\0';
+}
+
+/* The end of the run of ordinary bytes of s[i, len): the index of the
+ * first special one, or len. SSE2 (every x86-64) 16 bytes at a time. */
+static inline uint32_t copy_plain_run(const char *s, uint32_t i, uint32_t len)
+{
+#ifdef __SSE2__
+	const __m128i bs = _mm_set1_epi8('\\'), tab = _mm_set1_epi8('\t'),
+		      nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'), nul = _mm_setzero_si128();
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i m = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, bs), _mm_cmpeq_epi8(v, tab)),
+			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, cr)),
+				     _mm_cmpeq_epi8(v, nul)));
+		int bits = _mm_movemask_epi8(m);
+		if (bits)
+			return i + (uint32_t)__builtin_ctz((unsigned)bits);
+	}
+#endif
+	while (i < len && !copy_special((uint8_t)s[i]))
+		i++;
+	return i;
+}
+
+/* A value as a field of COPY's text format: \N for NULL; backslash, tab,
+ * newline and carriage return escaped; the text otherwise as put_literal
+ * quotes it. false for a NUL byte. */
+static bool put_copy_field(struct growbuf *g, const struct sl_field *f, const struct sl_batch *b,
+			   uint32_t col, uint32_t r)
+{
+	if (!sl_batch_is_valid(b, col, r))
+		return gb_put(g, "\\N", 2);
+	if (f->type != SL_T_STRING) {
+		/* Numbers, dates, times, booleans: nothing to escape. */
+		char buf[64];
+		int n = sl_value_format_field(f, b->cols[col].v[r], buf);
+		return gb_put(g, buf, (size_t)n);
+	}
+	uint32_t len;
+	const char *s = sl_batch_str(b, col, r, &len);
+	if (!gb_reserve(g, 2 * (size_t)len + 1))
+		return false;
+	char *o = g->p + g->len;
+	for (uint32_t i = 0; i < len;) {
+		/* The hot loop of the sink: runs without a special byte are
+		 * copied whole. */
+		uint32_t j = copy_plain_run(s, i, len);
+		memcpy(o, s + i, j - i);
+		o += j - i;
+		if (j == len)
+			break;
+		char ch = s[j];
+		if (ch == '\0')
+			return false;
+		*o++ = '\\';
+		*o++ = ch == '\t' ? 't' : ch == '\n' ? 'n' : ch == '\r' ? 'r' : '\\';
+		i = j + 1;
+	}
+	g->len = (size_t)(o - g->p);
+	g->p[g->len] = '\0';
+	return true;
+}
+
+/* A COPY line of put_copy_field's (no newline) as the SQL tuple put_literal
+ * makes of the same row, for the row-by-row retry and the dead letters. */
+static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
+{
+	/* At most 2 bytes per byte of text, 3 per tab (an empty field becomes
+	 * '',), 4 for the parentheses and the NUL. */
+	if (!gb_reserve(g, 3 * len + 8))
+		return false;
+	char *o = g->p + g->len;
+	*o++ = '(';
+	size_t i = 0;
+	for (bool first = true;; first = false) {
+		if (!first)
+			*o++ = ',';
+		size_t end = i;
+		while (end < len && line[end] != '\t')
+			end++;
+		if (end - i == 2 && line[i] == '\\' && line[i + 1] == 'N') {
+			memcpy(o, "NULL", 4);
+			o += 4;
+		} else {
+			*o++ = '\'';
+			for (size_t k = i; k < end; k++) {
+				char ch = line[k];
+				if (ch == '\\' && k + 1 < end) {
+					ch = line[++k];
+					ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch == 'r' ? '\r' : ch;
+				}
+				if (ch == '\'')
+					*o++ = '\'';
+				*o++ = ch;
+			}
+			*o++ = '\'';
+		}
+		if (end >= len)
+			break;
+		i = end + 1;
+	}
+	*o++ = ')';
+	g->len = (size_t)(o - g->p);
+	SL_ASSERT(g->len < g->cap);
+	g->p[g->len] = '\0';
+	return true;
+}
+
+/* ---- open and close ---- */
+
+static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
+		   const char *sql, const char *copy, size_t copy_len, char *err, size_t cap,
+		   char *sqlstate);
+
+/* The worker's staging table, quoted: sluice_stage_<job>_<sink>_<worker>,
+ * or with a hash of job and sink when that is longer than an identifier
+ * may be; next to the target, or in pg_temp (where a temporary one is the
+ * only one the name may find: a DROP must not reach a table elsewhere). */
+static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, const char *sink,
+		       uint32_t worker, bool temp)
+{
+	char name[256], q[2 * sizeof(name) + 4];
+	int n = snprintf(name, sizeof(name), "sluice_stage_%s_%s_%u", s->job, sink, worker);
+	if (n < 0 || (size_t)n > PG_IDENT_MAX) {
+		char js[2 * SL_NAME_MAX + 2];
+		int jl = snprintf(js, sizeof(js), "%s:%s", s->job, sink);
+		snprintf(name, sizeof(name), "sluice_stage_%016" PRIx64 "_%u",
+			 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl), worker);
+	}
+	quote_ident(q, sizeof(q), name);
+	snprintf(out, cap, "%s%s", temp ? "pg_temp." : s->qschema, q);
+}
+
+/* Creates the staging table (again: a temporary one goes with its
+ * connection). 0 or -EIO/-ECONNRESET with the server's message in err. */
+static int make_stage(struct sl_worker *w, struct pgsink_state *st, char *err, size_t cap)
+{
+	SL_ASSERT(st->stage_ddl);
+	return exec_wait(w, st, st->stage_ddl, NULL, 0, err, cap, NULL);
+}
+
+/*
+ * Method copy: the statements that carry a batch of upserts and, in upsert
+ * mode, the staging table, with the target's types for the mapped columns
+ * (CREATE TABLE AS: no constraints). at_least_once: a temporary table ON
+ * COMMIT DELETE ROWS, emptied in place by each batch's commit (local
+ * buffers, no WAL, no lock). exactly_once: PREPARE refuses temporary
+ * tables, so an UNLOGGED one, emptied by a TRUNCATE after each batch at
+ * the transaction's top level: only the epoch's first makes a new file,
+ * the later ones truncate that file in place (inside the batch's savepoint
+ * each would make a new file).
+ */
+static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_conf *c = ni->node->conf;
+	const struct pgsink_shared *s = ni->node->shared;
+	bool temp = c->delivery == DELIVERY_AT_LEAST_ONCE;
+	char stage[sizeof(s->qschema) + 2 * PG_IDENT_MAX + 8], err[1024];
+	struct growbuf g = {0}, ddl = {0}, trunc = {0};
+	bool ok = true;
+	int rc = 0;
+	if (c->mode == MODE_APPEND) {
+		ok &= gb_puts(&g, "COPY ");
+		ok &= gb_puts(&g, s->qtable);
+		ok &= gb_puts(&g, " (");
+		ok &= gb_puts(&g, s->col_list);
+		ok &= gb_puts(&g, ") FROM STDIN;\n");
+		goto out_done;
+	}
+	stage_name(stage, sizeof(stage), s, ni->node->name, w->id, temp);
+	/* Dropped first: the target's columns may have changed since. */
+	ok &= gb_puts(&ddl, "DROP TABLE IF EXISTS ");
+	ok &= gb_puts(&ddl, stage);
+	ok &= gb_puts(&ddl, temp ? "; CREATE TEMPORARY TABLE " : "; CREATE UNLOGGED TABLE ");
+	ok &= gb_puts(&ddl, stage);
+	ok &= gb_puts(&ddl, temp ? " ON COMMIT DELETE ROWS AS SELECT " : " AS SELECT ");
+	ok &= gb_puts(&ddl, s->col_list);
+	ok &= gb_puts(&ddl, " FROM ");
+	ok &= gb_puts(&ddl, s->qtable);
+	ok &= gb_puts(&ddl, " WITH NO DATA");
+	if (!temp) {
+		ok &= gb_puts(&trunc, "TRUNCATE ");
+		ok &= gb_puts(&trunc, stage);
+		ok &= gb_puts(&trunc, ";\n");
+	}
+	ok &= gb_puts(&g, "COPY ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, " (");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, ") FROM STDIN;\nINSERT INTO ");
+	ok &= gb_puts(&g, s->qtable);
+	ok &= gb_puts(&g, " (");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, ") SELECT ");
+	ok &= gb_puts(&g, s->col_list);
+	ok &= gb_puts(&g, " FROM ");
+	ok &= gb_puts(&g, stage);
+	ok &= gb_puts(&g, s->upsert_tail);
+	ok &= gb_puts(&g, ";\n");
+	if (!ok) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	st->stage_ddl = ddl.p;
+	st->stage_truncate = trunc.p;
+	ddl.p = trunc.p = NULL;
+	/* Through run_sql: a server restarting now costs a reconnect, not
+	 * the job. */
+	rc = run_sql(w, ni, st, st->stage_ddl, NULL, 0, err, sizeof(err), NULL);
+	if (rc < 0) {
+		sl_worker_fail(w, ni, rc, "creating the staging table %s: %s", stage, err);
+		goto out_free;
+	}
+out_done:
+	if (!ok) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	st->copy_sql = g.p;
+	return 0;
+out_free:
+	mi_free(g.p);
+	mi_free(ddl.p);
+	mi_free(trunc.p);
+	return rc;
+}
+
+/* Method unnest: each mapped column's type, without its modifier (an
+ * explicit cast to varchar(n) would cut a long value short; the INSERT's
+ * own assignment checks it). */
+static int open_unnest(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_shared *s = ni->node->shared;
+	struct growbuf q = {0};
+	char err[1024];
+	bool ok = gb_puts(&q, "SELECT a.attname, format_type(a.atttypid, NULL), a.attndims > 0 OR "
+			      "t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = "
+			      "a.atttypid WHERE a.attrelid = '");
+	for (const char *p = s->qtable; *p && ok; p++) {
+		ok &= gb_put(&q, p, 1);
+		if (*p == '\'')
+			ok &= gb_put(&q, p, 1);
+	}
+	ok &= gb_puts(&q, "'::regclass AND a.attnum > 0 AND NOT a.attisdropped");
+	if (!ok) {
+		mi_free(q.p);
+		return -ENOMEM;
+	}
+	PGresult *res = NULL;
+	int rc;
+	while ((rc = exec_keep(w, st, q.p, NULL, 0, err, sizeof(err), NULL, &res)) == -ECONNRESET) {
+		/* The server is restarting: connect again, as run_sql would. */
+		if (!connect_worker(w, ni, st)) {
+			rc = -ECONNABORTED;
+			snprintf(err, sizeof(err), "the job is stopping");
+			break;
+		}
+	}
+	mi_free(q.p);
+	if (rc < 0 || !res) {
+		sl_worker_fail(w, ni, rc < 0 ? rc : -EIO, "reading the columns of %s: %s", s->qtable,
+			       rc < 0 ? err : "no result");
+		return rc < 0 ? rc : -EIO;
+	}
+	st->casts.len = 0;
+	for (uint32_t i = 0; i < s->n_cols && rc == 0; i++) {
+		int row = -1;
+		for (int k = 0; k < PQntuples(res); k++)
+			if (strcmp(PQgetvalue(res, k, 0), s->cols[i].name) == 0)
+				row = k;
+		if (row < 0 || PQgetvalue(res, row, 2)[0] == 't') {
+			sl_worker_fail(w, ni, -EINVAL,
+				       row < 0 ? "%s has no column %s"
+					       : "%s: column %s is an array, which method unnest cannot "
+						 "carry (use copy or insert)",
+				       s->qtable, s->cols[i].name);
+			rc = -EINVAL;
+			break;
+		}
+		st->cast_off[i] = (uint32_t)st->casts.len;
+		if (!gb_puts(&st->casts, "::") || !gb_puts(&st->casts, PQgetvalue(res, row, 1)) ||
+		    !gb_put(&st->casts, "[]", 3)) /* the NUL too */
+			rc = -ENOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int pgsink_open(struct sl_worker *w, struct sl_nodeinst *ni)
 {
+	const struct pgsink_conf *c = ni->node->conf;
 	struct pgsink_state *st = mi_zalloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	ni->state = st;
-	st->dedup = sl_table_new(8);
-	if (!st->dedup)
-		return -ENOMEM;
 	st->rl.burst = 1;
-	return connect_worker(w, ni, st) ? 0 : -ECONNREFUSED;
+	if (!connect_worker(w, ni, st))
+		return -ECONNREFUSED;
+	if (c->method == METHOD_COPY)
+		return open_copy(w, ni, st);
+	if (c->method == METHOD_UNNEST)
+		return open_unnest(w, ni, st);
+	return 0;
 }
 
 static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
@@ -608,10 +1026,15 @@ static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	mi_free(st->rows);
 	mi_free(st->keys.p);
 	mi_free(st->text.p);
+	mi_free(st->cond.p);
+	mi_free(st->slots);
 	mi_free(st->sql.p);
-	mi_free(st->inflight_rows_text.p);
+	mi_free(st->copy_sql);
+	mi_free(st->stage_ddl);
+	mi_free(st->stage_truncate);
+	mi_free(st->casts.p);
+	mi_free(st->cur);
 	mi_free(st->epoch.p);
-	sl_table_free(st->dedup);
 	mi_free(st);
 	ni->state = NULL;
 }
@@ -620,13 +1043,16 @@ static void pgsink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 
 static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st);
 
-/* Runs sql; on a broken connection reconnects (replaying the open
- * transaction) and tries again. Statement errors come back as -EIO. */
+/* Runs sql (with copy as its COPY data, if any); on a broken connection
+ * reconnects (replaying the open transaction) and tries again. Statement
+ * errors come back as -EIO; -EALREADY when the barrier's PREPARE turned
+ * out done while reconnecting (see reconnect_replay). */
 static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
-		   const char *sql, char *err, size_t cap, char *sqlstate)
+		   const char *sql, const char *copy, size_t copy_len, char *err, size_t cap,
+		   char *sqlstate)
 {
 	for (;;) {
-		int rc = exec_wait(w, st, sql, err, cap, sqlstate);
+		int rc = exec_wait(w, st, sql, copy, copy_len, err, cap, sqlstate);
 		if (rc != -ECONNRESET)
 			return rc;
 		char q[600];
@@ -638,22 +1064,85 @@ static int run_sql(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_st
 	}
 }
 
+/* Appends a statement and its COPY data to the epoch (see pgsink_state). */
+static bool epoch_add(struct pgsink_state *st, const char *sql, const char *copy, size_t copy_len)
+{
+	uint32_t sl = (uint32_t)strlen(sql), cl = (uint32_t)copy_len;
+	SL_ASSERT(copy_len <= PG_MAX_SQL);
+	if (!gb_reserve(&st->epoch, 2 * sizeof(uint32_t) + sl + 1 + cl + 1))
+		return false;
+	char *o = st->epoch.p + st->epoch.len;
+	memcpy(o, &sl, sizeof(sl));
+	memcpy(o + sizeof(sl), sql, (size_t)sl + 1);
+	o += sizeof(sl) + sl + 1;
+	memcpy(o, &cl, sizeof(cl));
+	if (cl)
+		memcpy(o + sizeof(cl), copy, cl);
+	st->epoch.len += 2 * sizeof(uint32_t) + sl + 1 + cl;
+	return true;
+}
+
 static int reconnect_replay(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	if (!connect_worker(w, ni, st))
 		return -ECONNABORTED;
+	char err[1024];
+	if (st->stage_ddl && !st->stage_truncate) {
+		/* The temporary stage went with the old connection. */
+		int rc = make_stage(w, st, err, sizeof(err));
+		if (rc == -ECONNRESET)
+			return reconnect_replay(w, ni, st);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "creating the staging table again: %s", err);
+			return rc;
+		}
+	}
 	if (!st->txn_open || st->epoch.len == 0)
 		return 0;
-	/* The transaction died with the connection: run it again. */
-	char err[1024];
-	int rc = exec_wait(w, st, st->epoch.p, err, sizeof(err), NULL);
-	if (rc == -ECONNRESET)
-		return reconnect_replay(w, ni, st);
-	if (rc < 0) {
-		sl_worker_fail(w, ni, rc, "replaying the transaction after a reconnect: %s", err);
-		return rc;
+	if (st->prepare_gid[0]) {
+		/* The connection went during the PREPARE: the server may have
+		 * prepared the transaction before it went. Replaying it then
+		 * would wait forever on the prepared one's locks (which only
+		 * the checkpoint this barrier belongs to commits). */
+		char q[PG_GID_MAX + 80];
+		snprintf(q, sizeof(q), "SELECT 1 FROM pg_prepared_xacts WHERE gid = '%s'",
+			 st->prepare_gid);
+		PGresult *res = NULL;
+		int rc = exec_keep(w, st, q, NULL, 0, err, sizeof(err), NULL, &res);
+		bool prepared = res && PQntuples(res) > 0;
+		if (res)
+			PQclear(res);
+		if (rc == -ECONNRESET)
+			return reconnect_replay(w, ni, st);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "looking for prepared transaction %s: %s",
+				       st->prepare_gid, err);
+			return rc;
+		}
+		if (prepared)
+			return -EALREADY;
 	}
-	return 0;
+	/* The transaction died with the connection: run it again. */
+	for (size_t off = 0; off < st->epoch.len;) {
+		uint32_t sl, cl;
+		memcpy(&sl, st->epoch.p + off, sizeof(sl));
+		const char *sql = st->epoch.p + off + sizeof(sl);
+		off += sizeof(sl) + sl + 1;
+		memcpy(&cl, st->epoch.p + off, sizeof(cl));
+		const char *copy = st->epoch.p + off + sizeof(cl);
+		off += sizeof(cl) + cl;
+		SL_ASSERT(off <= st->epoch.len);
+		int rc = exec_wait(w, st, sql, copy, cl, err, sizeof(err), NULL);
+		if (rc == -ECONNRESET)
+			return reconnect_replay(w, ni, st);
+		if (rc < 0) {
+			sl_worker_fail(w, ni, rc, "replaying the transaction after a reconnect: %s",
+				       err);
+			return rc;
+		}
+	}
+	/* The epoch ends with the PREPARE: it ran now, not to be sent again. */
+	return st->prepare_gid[0] ? -EALREADY : 0;
 }
 
 static void dead_row(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st,
@@ -664,42 +1153,138 @@ static void dead_row(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_
 	sl_worker_bad_input(w, ni, c->table, why, tuple, len);
 }
 
-/* The statement of the pending rows (last change per key), into st->sql;
- * their tuples into inflight_rows_text (one per line, 'u' or 'd' first). */
+/* Marks every pending row but the last change of its key superseded (op 0):
+ * open addressing over row indexes, newest first. */
+static int dedup_rows(struct pgsink_state *st)
+{
+	uint32_t cap = 1024;
+	while (cap < 2 * st->n_rows)
+		cap *= 2;
+	if (cap > st->cap_slots) {
+		uint32_t *p = mi_realloc(st->slots, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		st->slots = p;
+		st->cap_slots = cap;
+	}
+	memset(st->slots, 0, cap * sizeof(*st->slots));
+	uint32_t mask = cap - 1;
+	for (uint32_t i = st->n_rows; i-- > 0;) {
+		struct pg_row *r = &st->rows[i];
+		for (uint32_t h = (uint32_t)r->hash & mask;; h = (h + 1) & mask) {
+			uint32_t slot = st->slots[h];
+			if (slot == 0) {
+				st->slots[h] = i + 1;
+				break;
+			}
+			const struct pg_row *o = &st->rows[slot - 1];
+			if (o->hash == r->hash && o->key_len == r->key_len &&
+			    memcmp(st->keys.p + o->key_off, st->keys.p + r->key_off, r->key_len) == 0) {
+				r->op = 0;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Method unnest: the upserts of the pending rows, their COPY lines turned
+ * column by column into array literals, as one INSERT … SELECT * FROM
+ * unnest('{"a","b",NULL}'::text[], …) ON CONFLICT …, appended to st->sql. */
+static bool build_unnest(struct sl_nodeinst *ni, struct pgsink_state *st)
+{
+	const struct pgsink_shared *s = ni->node->shared;
+	if (st->n_rows > st->cap_cur) {
+		uint32_t *p = mi_realloc(st->cur, st->n_rows * sizeof(*p));
+		if (!p)
+			return false;
+		st->cur = p;
+		st->cap_cur = st->n_rows;
+	}
+	for (uint32_t i = 0; i < st->n_rows; i++)
+		st->cur[i] = st->rows[i].tup_off;
+	bool ok = gb_puts(&st->sql, "INSERT INTO ") && gb_puts(&st->sql, s->qtable) &&
+		  gb_puts(&st->sql, " (") && gb_puts(&st->sql, s->col_list) &&
+		  gb_puts(&st->sql, ") SELECT * FROM unnest(");
+	for (uint32_t c = 0; c < s->n_cols && ok; c++) {
+		ok &= gb_puts(&st->sql, c ? ", '{" : "'{");
+		bool first = true;
+		for (uint32_t i = 0; i < st->n_rows && ok; i++) {
+			if (st->rows[i].op != 'u')
+				continue;
+			const char *f = st->text.p + st->cur[i];
+			size_t n = strcspn(f, "\t\n");
+			st->cur[i] += (uint32_t)n + 1;
+			if (!gb_reserve(&st->sql, 3 * n + 8)) {
+				ok = false;
+				break;
+			}
+			char *o = st->sql.p + st->sql.len;
+			if (!first)
+				*o++ = ',';
+			first = false;
+			if (n == 2 && f[0] == '\\' && f[1] == 'N') {
+				memcpy(o, "NULL", 4);
+				o += 4;
+			} else {
+				*o++ = '"';
+				for (size_t k = 0; k < n; k++) {
+					char ch = f[k];
+					if (ch == '\\' && k + 1 < n) {
+						ch = f[++k];
+						ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch == 'r' ? '\r' : ch;
+					}
+					if (ch == '"' || ch == '\\')
+						*o++ = '\\';
+					else if (ch == '\'')
+						*o++ = '\'';
+					*o++ = ch;
+				}
+				*o++ = '"';
+			}
+			st->sql.len = (size_t)(o - st->sql.p);
+			st->sql.p[st->sql.len] = '\0';
+		}
+		ok &= gb_puts(&st->sql, "}'") && gb_puts(&st->sql, st->casts.p + st->cast_off[c]);
+	}
+	ok &= gb_puts(&st->sql, ")") && gb_puts(&st->sql, s->upsert_tail) &&
+	      gb_puts(&st->sql, ";\n");
+	return ok;
+}
+
+/* The statement of the pending rows (last change per key) into st->sql;
+ * method copy: their COPY lines are then st->text, in row order. The rows
+ * stay until the flush is done. */
 static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	const struct pgsink_conf *c = ni->node->conf;
 	const struct pgsink_shared *s = ni->node->shared;
 	st->sql.len = 0;
-	st->inflight_rows_text.len = 0;
+	if (c->mode == MODE_UPSERT) {
+		int rc = dedup_rows(st);
+		if (rc < 0)
+			return rc;
+	}
 	bool ok = true;
 	uint32_t n_up = 0, n_del = 0;
-	/* Newest first: the first time a key shows up is its last change. */
-	for (uint32_t i = st->n_rows; i-- > 0;) {
+	size_t text_len = 0;
+	for (uint32_t i = 0; i < st->n_rows; i++) {
 		struct pg_row *r = &st->rows[i];
-		if (c->mode == MODE_UPSERT) {
-			bool created;
-			void *v = sl_table_upsert(st->dedup, st->keys.p + r->key_off, r->key_len,
-						  r->hash, &created);
-			if (!v)
-				return -ENOMEM;
-			if (!created) {
-				r->op = 0; /* superseded */
-				continue;
-			}
-		}
-		if (r->op == 'u')
-			n_up++;
-		else
+		if (r->op == 'd') {
 			n_del++;
+		} else if (r->op == 'u') {
+			n_up++;
+			/* Method copy sends text as it is: close the gaps the
+			 * superseded rows leave. */
+			if (c->method == METHOD_COPY && r->tup_off != text_len) {
+				memmove(st->text.p + text_len, st->text.p + r->tup_off, r->tup_len);
+				r->tup_off = (uint32_t)text_len;
+			}
+			text_len += r->tup_len;
+		}
 	}
-	/* The table is a scratch set: empty it by making a new one. */
-	if (c->mode == MODE_UPSERT) {
-		sl_table_free(st->dedup);
-		st->dedup = sl_table_new(8);
-		if (!st->dedup)
-			return -ENOMEM;
-	}
+	if (c->method == METHOD_COPY)
+		st->text.len = text_len;
 	if (n_del) {
 		ok &= gb_puts(&st->sql, "DELETE FROM ");
 		ok &= gb_puts(&st->sql, s->qtable);
@@ -710,15 +1295,18 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 			if (r->op != 'd')
 				continue;
 			ok &= gb_puts(&st->sql, first ? "" : " OR ");
-			ok &= gb_put(&st->sql, st->text.p + r->cond_off, r->cond_len);
-			ok &= gb_puts(&st->inflight_rows_text, "d");
-			ok &= gb_put(&st->inflight_rows_text, st->text.p + r->cond_off, r->cond_len);
-			ok &= gb_puts(&st->inflight_rows_text, "\n");
+			ok &= gb_put(&st->sql, st->cond.p + r->cond_off, r->cond_len);
 			first = false;
 		}
 		ok &= gb_puts(&st->sql, ";\n");
 	}
-	if (n_up) {
+	st->sql_stage = false;
+	if (n_up && c->method == METHOD_UNNEST) {
+		ok &= build_unnest(ni, st);
+	} else if (n_up && c->method == METHOD_COPY) {
+		ok &= gb_puts(&st->sql, st->copy_sql);
+		st->sql_stage = st->stage_ddl != NULL;
+	} else if (n_up) {
 		ok &= gb_puts(&st->sql, s->insert_head);
 		bool first = true;
 		for (uint32_t i = 0; i < st->n_rows; i++) {
@@ -727,44 +1315,57 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 				continue;
 			ok &= gb_puts(&st->sql, first ? "" : ",");
 			ok &= gb_put(&st->sql, st->text.p + r->tup_off, r->tup_len);
-			ok &= gb_puts(&st->inflight_rows_text, "u");
-			ok &= gb_put(&st->inflight_rows_text, st->text.p + r->tup_off, r->tup_len);
-			ok &= gb_puts(&st->inflight_rows_text, "\n");
 			first = false;
 		}
 		ok &= gb_puts(&st->sql, s->upsert_tail);
 		ok &= gb_puts(&st->sql, ";\n");
 	}
-	st->n_rows = 0;
-	st->keys.len = 0;
-	st->text.len = 0;
 	return ok ? 0 : -ENOMEM;
 }
 
-/* The statement failed: every row on its own (under a savepoint inside a
- * transaction); the refused ones are dead letters with the server's reason. */
+static void drop_rows(struct pgsink_state *st)
+{
+	st->n_rows = 0;
+	st->keys.len = 0;
+	st->text.len = 0;
+	st->cond.len = 0;
+}
+
+/* The batch failed: every row on its own as a single-row INSERT or DELETE
+ * (under a savepoint inside a transaction); the refused ones are dead
+ * letters with the server's reason and the row as an SQL tuple. */
 static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
+	const struct pgsink_conf *c = ni->node->conf;
 	const struct pgsink_shared *s = ni->node->shared;
-	struct growbuf one = {0};
+	struct growbuf one = {0}, tup = {0};
 	char err[1024];
 	int rc = 0;
-	for (char *line = st->inflight_rows_text.p; rc == 0 && line && *line;) {
-		char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		char op = line[0];
+	for (uint32_t i = 0; rc == 0 && i < st->n_rows; i++) {
+		const struct pg_row *r = &st->rows[i];
+		if (r->op == 0)
+			continue;
 		one.len = 0;
+		tup.len = 0;
 		bool ok = true;
+		if (r->op == 'd') {
+			ok &= gb_put(&tup, st->cond.p + r->cond_off, r->cond_len);
+		} else if (c->method != METHOD_INSERT) {
+			/* The line without its newline. */
+			ok &= copy_line_to_tuple(&tup, st->text.p + r->tup_off, r->tup_len - 1);
+		} else {
+			ok &= gb_put(&tup, st->text.p + r->tup_off, r->tup_len);
+		}
 		if (st->txn_open)
 			ok &= gb_puts(&one, "SAVEPOINT sluice_row;\n");
-		if (op == 'd') {
+		if (r->op == 'd') {
 			ok &= gb_puts(&one, "DELETE FROM ");
 			ok &= gb_puts(&one, s->qtable);
 			ok &= gb_puts(&one, " WHERE ");
-			ok &= gb_put(&one, line + 1, len - 1);
+			ok &= gb_put(&one, tup.p, tup.len);
 		} else {
 			ok &= gb_puts(&one, s->insert_head);
-			ok &= gb_put(&one, line + 1, len - 1);
+			ok &= gb_put(&one, tup.p, tup.len);
 			ok &= gb_puts(&one, s->upsert_tail);
 		}
 		ok &= gb_puts(&one, ";\n");
@@ -772,30 +1373,31 @@ static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 			rc = -ENOMEM;
 			break;
 		}
-		rc = run_sql(w, ni, st, one.p, err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, one.p, NULL, 0, err, sizeof(err), NULL);
 		if (rc == -EIO) {
-			dead_row(w, ni, st, line + 1, len - 1, err);
+			dead_row(w, ni, st, tup.p, tup.len, err);
 			rc = 0;
 			if (st->txn_open) {
-				rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_row;", err,
-					     sizeof(err), NULL);
+				rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_row;", NULL, 0,
+					     err, sizeof(err), NULL);
 				if (rc < 0)
 					sl_worker_fail(w, ni, rc, "rolling back a row: %s", err);
 			}
 		} else if (rc == 0 && st->txn_open) {
-			if (!gb_puts(&st->epoch, one.p))
+			if (!epoch_add(st, one.p, NULL, 0))
 				rc = -ENOMEM;
 			else
-				rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_row;", err,
+				rc = run_sql(w, ni, st, "RELEASE SAVEPOINT sluice_row;", NULL, 0, err,
 					     sizeof(err), NULL);
 		}
-		line = nl ? nl + 1 : NULL;
 	}
 	mi_free(one.p);
+	mi_free(tup.p);
 	return rc;
 }
 
-/* Sends the pending rows and waits for the answer. */
+/* Sends the pending rows and waits for the answer; the rows are gone after
+ * (written, dead letters, or the job failed). */
 static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	const struct pgsink_conf *c = ni->node->conf;
@@ -803,47 +1405,58 @@ static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 		return 0;
 	int rc = build_sql(ni, st);
 	if (rc < 0)
-		return rc;
+		goto out_drop;
 	if (st->sql.len == 0)
-		return 0;
+		goto out_drop;
+	const char *copy = c->method == METHOD_COPY ? st->text.p : NULL;
+	size_t copy_len = c->method == METHOD_COPY ? st->text.len : 0;
 	char err[1024];
 	if (c->delivery == DELIVERY_EXACTLY_ONCE && !st->txn_open) {
-		rc = run_sql(w, ni, st, "BEGIN", err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, "BEGIN", NULL, 0, err, sizeof(err), NULL);
 		if (rc < 0) {
 			sl_worker_fail(w, ni, rc, "BEGIN: %s", err);
-			return rc;
+			goto out_drop;
 		}
 		st->txn_open = true;
 		st->epoch.len = 0;
-		if (!gb_puts(&st->epoch, "BEGIN;\n"))
-			return -ENOMEM;
+		if (!epoch_add(st, "BEGIN;\n", NULL, 0)) {
+			rc = -ENOMEM;
+			goto out_drop;
+		}
 	}
 	if (st->txn_open) {
 		/* A savepoint, so a failing batch can be retried row by row. */
 		/* One round trip: an error skips the rest, RELEASE included. */
-		char *batch = mi_malloc(st->sql.len + 96);
-		if (!batch)
-			return -ENOMEM;
-		snprintf(batch, st->sql.len + 96,
-			 "SAVEPOINT sluice_batch;\n%sRELEASE SAVEPOINT sluice_batch;", st->sql.p);
-		rc = run_sql(w, ni, st, batch, err, sizeof(err), NULL);
+		/* The stage is emptied outside it (see open_copy). */
+		const char *trunc = st->sql_stage && st->stage_truncate ? st->stage_truncate : "";
+		size_t cap = st->sql.len + strlen(trunc) + 96;
+		char *batch = mi_malloc(cap);
+		if (!batch) {
+			rc = -ENOMEM;
+			goto out_drop;
+		}
+		snprintf(batch, cap, "SAVEPOINT sluice_batch;\n%sRELEASE SAVEPOINT sluice_batch;\n%s",
+			 st->sql.p, trunc);
+		rc = run_sql(w, ni, st, batch, copy, copy_len, err, sizeof(err), NULL);
 		mi_free(batch);
 		if (rc == 0) {
-			if (!gb_puts(&st->epoch, st->sql.p))
-				return -ENOMEM;
+			if (!gb_puts(&st->sql, trunc) || !epoch_add(st, st->sql.p, copy, copy_len))
+				rc = -ENOMEM;
 		} else if (rc == -EIO) {
-			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", err,
+			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", NULL, 0, err,
 				     sizeof(err), NULL);
 			if (rc == 0)
 				rc = retry_rows(w, ni, st);
 		}
 	} else {
-		rc = run_sql(w, ni, st, st->sql.p, err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, st->sql.p, copy, copy_len, err, sizeof(err), NULL);
 		if (rc == -EIO)
 			rc = retry_rows(w, ni, st);
 	}
 	if (rc < 0 && rc != -ECONNABORTED)
 		sl_worker_fail(w, ni, rc, "writing to PostgreSQL: %s", err);
+out_drop:
+	drop_rows(st);
 	return rc == -ECONNABORTED ? 0 : rc;
 }
 
@@ -892,10 +1505,21 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			pr->key_len = (uint32_t)kl;
 			pr->hash = sl_key_hash(key, (size_t)kl);
 		}
-		size_t mark = st->text.len;
+		size_t text_mark = st->text.len, cond_mark = st->cond.len;
 		bool ok = true;
 		pr->tup_off = (uint32_t)st->text.len;
-		if (op == 'u') {
+		pr->cond_off = (uint32_t)st->cond.len;
+		pr->tup_len = pr->cond_len = 0;
+		if (op == 'u' && c->method != METHOD_INSERT) {
+			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
+				if (i)
+					ok &= gb_put(&st->text, "\t", 1);
+				ok &= put_copy_field(&st->text, &sch->fields[s->cols[i].src], in,
+						     s->cols[i].src, r);
+			}
+			ok &= gb_put(&st->text, "\n", 1);
+			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
+		} else if (op == 'u') {
 			ok &= gb_puts(&st->text, "(");
 			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
 				if (i)
@@ -905,30 +1529,28 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			}
 			ok &= gb_puts(&st->text, ")");
 			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
-			pr->cond_off = pr->cond_len = 0;
 		} else {
-			pr->cond_off = (uint32_t)st->text.len;
-			ok &= gb_puts(&st->text, "(");
+			ok &= gb_puts(&st->cond, "(");
 			for (uint32_t k = 0; k < s->n_keys && ok; k++) {
 				char q[2 * SL_NAME_MAX + 4];
 				quote_ident(q, sizeof(q), s->cols[s->key_idx[k]].name);
 				if (k)
-					ok &= gb_puts(&st->text, " AND ");
-				ok &= gb_puts(&st->text, q);
+					ok &= gb_puts(&st->cond, " AND ");
+				ok &= gb_puts(&st->cond, q);
 				if (!sl_batch_is_valid(in, s->key_src[k], r)) {
-					ok &= gb_puts(&st->text, " IS NULL");
+					ok &= gb_puts(&st->cond, " IS NULL");
 				} else {
-					ok &= gb_puts(&st->text, " = ");
-					ok &= put_literal(&st->text, &sch->fields[s->key_src[k]], in,
+					ok &= gb_puts(&st->cond, " = ");
+					ok &= put_literal(&st->cond, &sch->fields[s->key_src[k]], in,
 							  s->key_src[k], r);
 				}
 			}
-			ok &= gb_puts(&st->text, ")");
-			pr->cond_len = (uint32_t)(st->text.len - pr->cond_off);
-			pr->tup_len = 0;
+			ok &= gb_puts(&st->cond, ")");
+			pr->cond_len = (uint32_t)(st->cond.len - pr->cond_off);
 		}
 		if (!ok) {
-			st->text.len = mark;
+			st->text.len = text_mark;
+			st->cond.len = cond_mark;
 			st->keys.len = pr->key_off;
 			sl_worker_bad_row(w, ni, c->table,
 					  "a string holds a NUL byte, which PostgreSQL text cannot store",
@@ -937,7 +1559,8 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 		}
 		if (st->n_rows++ == 0)
 			st->first_ns = w->now_ns;
-		if (st->n_rows >= (uint64_t)c->batch_rows || st->text.len >= PG_MAX_SQL / 2) {
+		if (st->n_rows >= (uint64_t)c->batch_rows || st->text.len >= PG_MAX_SQL / 2 ||
+		    st->cond.len >= PG_MAX_SQL / 2) {
 			int rc = flush_rows(w, ni, st);
 			if (rc < 0)
 				return rc;
@@ -970,7 +1593,7 @@ static int pgsink_finish(struct sl_worker *w, struct sl_nodeinst *ni)
 	/* exactly_once: the final checkpoint prepares and commits the rest. */
 	if (rc == 0 && c->delivery == DELIVERY_EXACTLY_ONCE && !w->eng->ckpt_on && st->txn_open) {
 		char err[1024];
-		rc = run_sql(w, ni, st, "COMMIT", err, sizeof(err), NULL);
+		rc = run_sql(w, ni, st, "COMMIT", NULL, 0, err, sizeof(err), NULL);
 		st->txn_open = false;
 	}
 	return rc;
@@ -1022,11 +1645,16 @@ static int pgsink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct s
 		 "checkpoint_id = EXCLUDED.checkpoint_id, updated = now();\nPREPARE TRANSACTION "
 		 "'%s';",
 		 s->job, ni->node->name, w->id, w->ckpt_id, gid);
-	if (!gb_puts(&st->epoch, sql))
+	if (!epoch_add(st, sql, NULL, 0))
 		return -ENOMEM;
 	/* The PREPARE is part of the replayable epoch: after a reconnect
-	 * replay_epoch runs it all again. */
-	rc = run_sql(w, ni, st, sql, err, sizeof(err), NULL);
+	 * reconnect_replay runs it all again, or finds it prepared already;
+	 * either way -EALREADY says it is done. */
+	snprintf(st->prepare_gid, sizeof(st->prepare_gid), "%s", gid);
+	rc = run_sql(w, ni, st, sql, NULL, 0, err, sizeof(err), NULL);
+	st->prepare_gid[0] = '\0';
+	if (rc == -EALREADY)
+		rc = 0;
 	if (rc < 0) {
 		sl_worker_fail(w, ni, rc, "PREPARE TRANSACTION %s: %s", gid, err);
 		return rc;
@@ -1164,8 +1792,56 @@ static int pgsink_commit(const struct sl_node *n, const struct sl_blob *blob, in
 	return rc;
 }
 
+/* Control thread, before the workers open (each makes its own stage
+ * again): drops every UNLOGGED staging table of this sink, so a run with
+ * fewer workers than an earlier one leaves none behind. Names as in
+ * stage_name: sluice_stage_<job>_<sink>_<n> or sluice_stage_<hash>_<n>. */
+static int drop_stages(const struct sl_node *n, PGconn *conn, uint32_t *dropped, char *err,
+		       size_t cap)
+{
+	const struct pgsink_shared *s = n->shared;
+	char p1[256], p2[64], js[2 * SL_NAME_MAX + 2];
+	snprintf(p1, sizeof(p1), "sluice_stage_%s_%s_", s->job, n->name);
+	int jl = snprintf(js, sizeof(js), "%s:%s", s->job, n->name);
+	snprintf(p2, sizeof(p2), "sluice_stage_%016" PRIx64 "_",
+		 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl));
+	char *l1 = PQescapeLiteral(conn, p1, strlen(p1));
+	char *l2 = PQescapeLiteral(conn, p2, strlen(p2));
+	char *ls = s->schema[0] ? PQescapeLiteral(conn, s->schema, strlen(s->schema)) : NULL;
+	int rc = -ENOMEM;
+	PGresult *res = NULL;
+	if (!l1 || !l2 || (s->schema[0] && !ls)) {
+		snprintf(err, cap, "%s", PQerrorMessage(conn));
+		goto out_free;
+	}
+	char sql[2048];
+	snprintf(sql, sizeof(sql),
+		 "SELECT format('%%I.%%I', ns.nspname, c.relname) FROM pg_class c JOIN pg_namespace "
+		 "ns ON ns.oid = c.relnamespace WHERE c.relkind = 'r' AND c.relpersistence = 'u' "
+		 "AND ns.nspname = %s AND ((left(c.relname, %zu) = %s AND substr(c.relname, %zu) ~ "
+		 "'^[0-9]+$') OR (left(c.relname, %zu) = %s AND substr(c.relname, %zu) ~ "
+		 "'^[0-9]+$'))",
+		 ls ? ls : "current_schema()", strlen(p1), l1, strlen(p1) + 1, strlen(p2), l2,
+		 strlen(p2) + 1);
+	rc = ctl_exec(conn, sql, err, cap, NULL, &res);
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		char q[4 * SL_NAME_MAX + 32];
+		snprintf(q, sizeof(q), "DROP TABLE IF EXISTS %s", PQgetvalue(res, i, 0));
+		rc = ctl_exec(conn, q, err, cap, NULL, NULL);
+		*dropped += rc == 0;
+	}
+	if (res)
+		PQclear(res);
+out_free:
+	PQfreemem(l1);
+	PQfreemem(l2);
+	PQfreemem(ls);
+	return rc;
+}
+
 /* Before start: the state table exists; prepared transactions of this sink
- * that no restored checkpoint committed are rolled back. */
+ * that no restored checkpoint committed are rolled back; stages of earlier
+ * runs are dropped (drop_stages). */
 static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, uint32_t n_keep)
 {
 	(void)keep;
@@ -1208,6 +1884,9 @@ static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, u
 	}
 	if (res)
 		PQclear(res);
+	uint32_t dropped = 0;
+	if (rc == 0 && c->method == METHOD_COPY && c->mode == MODE_UPSERT)
+		rc = drop_stages(n, conn, &dropped, err, sizeof(err));
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0) {
 		char q[1200];
@@ -1219,14 +1898,17 @@ static int pgsink_recover(const struct sl_node *n, const struct sl_blob *keep, u
 		sl_log(SL_LOG_INFO, -1, n->name,
 		       "msg=\"rolled back prepared transactions no checkpoint covers\" count=%u",
 		       rolled);
+	if (dropped)
+		sl_log(SL_LOG_INFO, -1, n->name,
+		       "msg=\"dropped the staging tables of an earlier run\" count=%u", dropped);
 	return 0;
 }
 
 static const char *pgsink_describe(const struct sl_node *n, char *buf, size_t cap)
 {
 	const struct pgsink_conf *c = n->conf;
-	snprintf(buf, cap, "PostgreSQL table %s (%s, %s)", c->table, modes[c->mode],
-		 deliveries[c->delivery]);
+	snprintf(buf, cap, "PostgreSQL table %s (%s, %s, %s)", c->table, modes[c->mode],
+		 deliveries[c->delivery], methods[c->method]);
 	return buf;
 }
 
