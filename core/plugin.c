@@ -18,6 +18,7 @@ extern const struct sl_plugin sl_plugin_upsert;
 extern const struct sl_plugin sl_plugin_route;
 extern const struct sl_plugin sl_plugin_file_sink;
 extern const struct sl_plugin sl_plugin_postgres_sink;
+extern const struct sl_plugin sl_plugin_kafka_sink;
 extern const struct sl_plugin sl_plugin_stdout_sink;
 extern const struct sl_plugin sl_plugin_blackhole_sink;
 extern const struct sl_plugin sl_plugin_dead_letter_source;
@@ -38,6 +39,7 @@ const struct sl_plugin *const sl_plugins[] = {
 	&sl_plugin_route,
 	&sl_plugin_file_sink,
 	&sl_plugin_postgres_sink,
+	&sl_plugin_kafka_sink,
 	&sl_plugin_stdout_sink,
 	&sl_plugin_blackhole_sink,
 	&sl_plugin_dead_letter_source,

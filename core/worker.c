@@ -834,7 +834,8 @@ void sl_worker_run(struct sl_worker *w)
 		if (w->state_budget)
 			check_budget(w);
 		if (w->live_sources && !w->ckpt_active && !w->paused) {
-			bool blocked = w->n_out_waiting || sl_pool_low(&w->pool) || w->over_budget;
+			bool blocked = w->n_out_waiting || sl_pool_low(&w->pool) || w->over_budget ||
+				       w->holds;
 			bool stopping = sl_worker_stopping(w);
 			if (!blocked || stopping) {
 				if (w->blocked_since_ns) {

@@ -131,6 +131,7 @@ struct sl_worker {
 	bool finished;           /* every node ended: waiting for the final checkpoint */
 	uint64_t state_budget;   /* this worker's share of state.memory_budget (0: none) */
 	bool over_budget;
+	uint32_t holds;          /* nodes whose output must wait (a sink awaiting a commit): sources pause */
 	uint32_t bar_passed;     /* nodes the barrier passed */
 	uint32_t bar_passed_main; /* of which outside the dead-letter chain */
 	bool bar_dlq_done;        /* the dead-letter source passed it */
