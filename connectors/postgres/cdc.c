@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "connectors/postgres/pgconn.h"
 #include "connectors/postgres/pgoutput.h"
 #include "core/engine.h"
 #include "core/job.h"
@@ -162,8 +163,7 @@ struct cdc_state {
 	bool owner;
 	int phase;
 	PGconn *conn;
-	struct sl_io poll_io;
-	bool poll_armed;
+	struct sl_pg_poll poll;
 	struct sl_ratelimit rl;
 	/* copy */
 	uint32_t copy_table;
@@ -209,60 +209,6 @@ struct cdc_state {
 };
 
 /* ---- helpers ---- */
-
-static void quote_ident(char *out, size_t cap, const char *name)
-{
-	size_t n = 0;
-	out[n++] = '"';
-	for (const char *p = name; *p && n + 3 < cap; p++) {
-		if (*p == '"')
-			out[n++] = '"';
-		out[n++] = *p;
-	}
-	out[n++] = '"';
-	out[n] = '\0';
-}
-
-static void quote_literal(char *out, size_t cap, const char *s)
-{
-	size_t n = 0;
-	out[n++] = '\'';
-	for (const char *p = s; *p && n + 3 < cap; p++) {
-		if (*p == '\'')
-			out[n++] = '\'';
-		out[n++] = *p;
-	}
-	out[n++] = '\'';
-	out[n] = '\0';
-}
-
-static int read_password(const struct cdc_conf *c, const struct sl_node *n, char **out,
-			 struct sl_diag *d)
-{
-	*out = NULL;
-	if (c->password_env) {
-		const char *v = getenv(c->password_env);
-		if (!v)
-			return sl_diag_error(d, sl_node_pos_of(n, "password_env"),
-					     "source '%s': environment variable %s is not set",
-					     n->name, c->password_env);
-		*out = strdup(v);
-	} else if (c->password_file) {
-		FILE *f = fopen(c->password_file, "re");
-		if (!f)
-			return sl_diag_error(d, sl_node_pos_of(n, "password_file"),
-					     "source '%s': cannot read %s: %s", n->name,
-					     c->password_file, strerror(errno));
-		char buf[1024];
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		buf[strcspn(buf, "\r\n")] = '\0';
-		*out = strdup(buf);
-		explicit_bzero(buf, sizeof(buf));
-	}
-	return 0;
-}
 
 /* Blocking connection for the control thread (prepare). */
 static PGconn *connect_blocking(const struct cdc_conf *c, const struct cdc_shared *s,
@@ -343,8 +289,8 @@ static int load_table(PGconn *conn, const struct sl_node *n, struct sl_pos pos, 
 		return sl_diag_error(d, pos, "source '%s': %s is not a table", n->name, name);
 	t->full = replident == 'f';
 	char qn[SL_PGO_NAME_MAX * 2 + 4], qr[SL_PGO_NAME_MAX * 2 + 4];
-	quote_ident(qn, sizeof(qn), t->nsp);
-	quote_ident(qr, sizeof(qr), t->rel);
+	sl_pg_quote_ident(qn, sizeof(qn), t->nsp);
+	sl_pg_quote_ident(qr, sizeof(qr), t->rel);
 	snprintf(t->qname, sizeof(t->qname), "%s.%s", qn, qr);
 	snprintf(t->shown, sizeof(t->shown), "%s.%s", t->nsp, t->rel);
 	if (replident == 'n')
@@ -433,7 +379,7 @@ static int cdc_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d)
 	}
 	if (c->tables.n > 1)
 		meta |= META_TABLE;
-	int rc = read_password(c, n, &s->password, d);
+	int rc = sl_pg_read_password(n, c->password_env, c->password_file, &s->password, d);
 	if (rc)
 		return rc;
 	s->t = calloc(c->tables.n, sizeof(*s->t));
@@ -573,7 +519,7 @@ static int cdc_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag *d)
 		size_t len = (size_t)snprintf(t->copy_sql, cap, "COPY %s (", t->qname);
 		for (uint32_t k = 0; k < t->n_cols; k++) {
 			char q[2 * SL_PGO_NAME_MAX + 4];
-			quote_ident(q, sizeof(q), t->cols[k]);
+			sl_pg_quote_ident(q, sizeof(q), t->cols[k]);
 			len += (size_t)snprintf(t->copy_sql + len, cap - len, "%s%s", k ? ", " : "", q);
 		}
 		snprintf(t->copy_sql + len, cap - len, ") TO STDOUT");
@@ -609,68 +555,17 @@ static void cdc_release(struct sl_node *n)
 	for (uint32_t i = 0; s->t && i < s->n_tables; i++)
 		free(s->t[i].copy_sql);
 	free(s->t);
-	if (s->password) {
-		explicit_bzero(s->password, strlen(s->password));
-		free(s->password);
-	}
+	sl_pg_free_password(s->password);
 	free(s);
 	n->shared = NULL;
 }
 
 /* ---- the worker's connection ---- */
 
-static void poll_done(struct sl_worker *w, struct sl_io *io, int res)
-{
-	struct cdc_state *st =
-	    (struct cdc_state *)((char *)io - offsetof(struct cdc_state, poll_io));
-	w->inflight_io--;
-	(void)res;
-	st->poll_armed = false;
-}
-
-static void arm_poll(struct sl_worker *w, struct cdc_state *st, bool want_write)
-{
-	int fd = PQsocket(st->conn);
-	if (fd < 0 || st->poll_armed)
-		return;
-	st->poll_armed = true;
-	st->poll_io.done = poll_done;
-	struct io_uring_sqe *sqe = sl_worker_sqe(w);
-	io_uring_prep_poll_add(sqe, fd, want_write ? POLLOUT : POLLIN);
-	io_uring_sqe_set_data(sqe, &st->poll_io);
-	w->inflight_io++;
-}
-
-/* Waits (driving the worker's ring) for the socket, at most timeout_ms. */
-static void wait_socket(struct sl_worker *w, struct cdc_state *st, bool want_write,
-			int64_t timeout_ms)
-{
-	arm_poll(w, st, want_write); /* unless the stream's read poll is armed: wait for that */
-	int64_t until = sl_now_ns() + timeout_ms * 1000000;
-	bool cancelled = false;
-	while (st->poll_armed) {
-		if (!cancelled && sl_now_ns() > until) {
-			struct io_uring_sqe *c = sl_worker_sqe(w);
-			io_uring_prep_poll_remove(c, (__u64)(uintptr_t)&st->poll_io);
-			io_uring_sqe_set_data(c, NULL);
-			cancelled = true;
-		}
-		if (sl_worker_wait_io(w) < 0)
-			break;
-	}
-}
-
 /* Drops the connection; a read poll still armed on its socket lands first. */
 static void drop_conn(struct sl_worker *w, struct cdc_state *st)
 {
-	if (st->poll_armed) {
-		struct io_uring_sqe *c = sl_worker_sqe(w);
-		io_uring_prep_poll_remove(c, (__u64)(uintptr_t)&st->poll_io);
-		io_uring_sqe_set_data(c, NULL);
-		while (st->poll_armed)
-			if (sl_worker_wait_io(w) < 0)
-				break;
-	}
+	sl_pg_poll_cancel(w, &st->poll);
 	while (st->q_n) {
 		PQfreemem(st->q[st->q_head].buf);
 		st->q_head = (st->q_head + 1) % CDC_QUEUE;
@@ -713,7 +608,7 @@ static bool connect_repl(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc
 			int64_t deadline = sl_now_ns() + 10000000000ll;
 			while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED &&
 			       sl_now_ns() < deadline) {
-				wait_socket(w, st, ps == PGRES_POLLING_WRITING, 1000);
+				sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), ps == PGRES_POLLING_WRITING, 1000);
 				ps = PQconnectPoll(st->conn);
 			}
 			if (ps == PGRES_POLLING_OK) {
@@ -755,12 +650,12 @@ static PGresult *exec_wait(struct sl_worker *w, struct cdc_state *st, const char
 	}
 	int f;
 	while ((f = PQflush(st->conn)) == 1)
-		wait_socket(w, st, true, 1000);
+		sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), true, 1000);
 	PGresult *last = NULL;
 	bool bad = f < 0;
 	for (;;) {
 		while (!bad && PQisBusy(st->conn)) {
-			wait_socket(w, st, false, 1000);
+			sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), false, 1000);
 			if (!PQconsumeInput(st->conn))
 				bad = true;
 		}
@@ -803,8 +698,8 @@ static int free_slot(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_sta
 {
 	const struct cdc_shared *s = ni->node->shared;
 	char ql[2 * SL_PGO_NAME_MAX + 4], qa[160], sql[1024];
-	quote_literal(ql, sizeof(ql), s->slot);
-	quote_literal(qa, sizeof(qa), s->app_name);
+	sl_pg_quote_literal(ql, sizeof(ql), s->slot);
+	sl_pg_quote_literal(qa, sizeof(qa), s->app_name);
 	for (int i = 0; i < 100; i++) {
 		snprintf(sql, sizeof(sql),
 			 "SELECT s.active_pid, coalesce(a.application_name, '') = %s FROM "
@@ -852,7 +747,7 @@ static int ensure_publication(struct sl_worker *w, struct sl_nodeinst *ni, struc
 	const struct cdc_conf *c = ni->node->conf;
 	const struct cdc_shared *s = ni->node->shared;
 	char ql[2 * SL_PGO_NAME_MAX + 4];
-	quote_literal(ql, sizeof(ql), s->publication);
+	sl_pg_quote_literal(ql, sizeof(ql), s->publication);
 	char sql[512];
 	snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_publication WHERE pubname = %s", ql);
 	bool broken;
@@ -873,7 +768,7 @@ static int ensure_publication(struct sl_worker *w, struct sl_nodeinst *ni, struc
 	if (!ddl)
 		return -ENOMEM;
 	char qp[2 * SL_PGO_NAME_MAX + 4];
-	quote_ident(qp, sizeof(qp), s->publication);
+	sl_pg_quote_ident(qp, sizeof(qp), s->publication);
 	size_t len = (size_t)snprintf(ddl, scap, "CREATE PUBLICATION %s FOR TABLE ", qp);
 	for (uint32_t i = 0; i < s->n_tables; i++)
 		len += (size_t)snprintf(ddl + len, scap - len, "%s%s", i ? ", " : "", s->t[i].qname);
@@ -892,7 +787,7 @@ static int slot_state(struct sl_worker *w, struct cdc_state *st, const char *slo
 		      uint64_t *confirmed, char *err, size_t cap)
 {
 	char ql[2 * SL_PGO_NAME_MAX + 4], sql[512];
-	quote_literal(ql, sizeof(ql), slot);
+	sl_pg_quote_literal(ql, sizeof(ql), slot);
 	snprintf(sql, sizeof(sql),
 		 "SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots "
 		 "WHERE slot_name = %s",
@@ -931,7 +826,7 @@ static int setup(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_state *
 	if (exists && (rc = free_slot(w, ni, st, err, cap)))
 		return rc;
 	char qs[2 * SL_PGO_NAME_MAX + 4], sql[512], lsn[24];
-	quote_ident(qs, sizeof(qs), s->slot);
+	sl_pg_quote_ident(qs, sizeof(qs), s->slot);
 	bool broken;
 	if (restored) {
 		if (!exists) {
@@ -1056,11 +951,11 @@ static int start_stream(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_
 	const struct cdc_conf *c = ni->node->conf;
 	const struct cdc_shared *s = ni->node->shared;
 	char qs[2 * SL_PGO_NAME_MAX + 4], qp[2 * SL_PGO_NAME_MAX + 4], sql[1024], lsn[24];
-	quote_ident(qs, sizeof(qs), s->slot);
+	sl_pg_quote_ident(qs, sizeof(qs), s->slot);
 	/* publication_names is a list of identifiers inside a literal. */
 	char ident[2 * SL_PGO_NAME_MAX + 4];
-	quote_ident(ident, sizeof(ident), s->publication);
-	quote_literal(qp, sizeof(qp), ident);
+	sl_pg_quote_ident(ident, sizeof(ident), s->publication);
+	sl_pg_quote_literal(qp, sizeof(qp), ident);
 	sl_pg_lsn_format(st->done_lsn, lsn);
 	snprintf(sql, sizeof(sql),
 		 "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s%s)",
@@ -1417,12 +1312,12 @@ static int next_data(struct sl_worker *w, struct cdc_state *st, char **buf, int 
 		}
 		if (n < 0)
 			return -1;
-		if (st->poll_armed)
+		if (st->poll.armed)
 			return 0; /* the socket was not readable yet */
 		if (tries == 0 && !PQconsumeInput(st->conn))
 			return -1;
 	}
-	arm_poll(w, st, false);
+	sl_pg_poll_arm(w, &st->poll, PQsocket(st->conn), false);
 	return 0;
 }
 
@@ -1731,7 +1626,7 @@ static int cdc_poll(struct sl_worker *w, struct sl_nodeinst *ni)
 static void cdc_service(struct sl_worker *w, struct sl_nodeinst *ni)
 {
 	struct cdc_state *st = ni->state;
-	if (!st->owner || st->in_call || st->phase != PHASE_STREAM || !st->conn || st->poll_armed)
+	if (!st->owner || st->in_call || st->phase != PHASE_STREAM || !st->conn || st->poll.armed)
 		return;
 	if (!PQconsumeInput(st->conn))
 		return; /* poll sees the broken connection */
@@ -1739,7 +1634,7 @@ static void cdc_service(struct sl_worker *w, struct sl_nodeinst *ni)
 		char *buf;
 		int n = PQgetCopyData(st->conn, &buf, 1);
 		if (n == 0) {
-			arm_poll(w, st, false);
+			sl_pg_poll_arm(w, &st->poll, PQsocket(st->conn), false);
 			return;
 		}
 		if (n < 0)
@@ -1767,7 +1662,7 @@ static void cdc_service(struct sl_worker *w, struct sl_nodeinst *ni)
 
 static int poll_stream(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc_state *st)
 {
-	if (st->poll_armed)
+	if (st->poll.armed)
 		return SL_POLL_IDLE;
 	/* The connection is ours alone until the rows go out: a sink
 	 * downstream on this worker may wait (a reconnect) inside sl_emit,

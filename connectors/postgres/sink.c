@@ -14,6 +14,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "connectors/postgres/pgconn.h"
 #include "connectors/postgres/pgoutput.h"
 #include "core/checkpoint.h"
 #include "core/engine.h"
@@ -210,9 +211,7 @@ static bool gb_puts(struct growbuf *g, const char *s)
 
 struct pgsink_state {
 	PGconn *conn;
-	struct sl_io poll_io;
-	bool poll_done;
-	int poll_res;
+	struct sl_pg_poll poll;
 	/* pending rows (kept until their statement is acknowledged, for retries) */
 	struct pg_row *rows;
 	uint32_t n_rows, cap_rows;
@@ -256,47 +255,6 @@ struct pgsink_state {
 
 /* ---- prepare ---- */
 
-static void quote_ident(char *out, size_t cap, const char *name)
-{
-	size_t n = 0;
-	out[n++] = '"';
-	for (const char *p = name; *p && n + 3 < cap; p++) {
-		if (*p == '"')
-			out[n++] = '"';
-		out[n++] = *p;
-	}
-	out[n++] = '"';
-	out[n] = '\0';
-}
-
-static int read_password(const struct pgsink_conf *c, const struct sl_node *n, char **out,
-			 struct sl_diag *d)
-{
-	*out = NULL;
-	if (c->password_env) {
-		const char *v = getenv(c->password_env);
-		if (!v)
-			return sl_diag_error(d, sl_node_pos_of(n, "password_env"),
-					     "sink '%s': environment variable %s is not set", n->name,
-					     c->password_env);
-		*out = strdup(v);
-	} else if (c->password_file) {
-		FILE *f = fopen(c->password_file, "re");
-		if (!f)
-			return sl_diag_error(d, sl_node_pos_of(n, "password_file"),
-					     "sink '%s': cannot read %s: %s", n->name, c->password_file,
-					     strerror(errno));
-		char buf[1024];
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		buf[strcspn(buf, "\r\n")] = '\0';
-		*out = strdup(buf);
-		explicit_bzero(buf, sizeof(buf));
-	}
-	return 0;
-}
-
 static void pgsink_release(struct sl_node *n)
 {
 	struct pgsink_shared *s = n->shared;
@@ -307,10 +265,7 @@ static void pgsink_release(struct sl_node *n)
 	free(s->col_list);
 	free(s->insert_head);
 	free(s->upsert_tail);
-	if (s->password) {
-		explicit_bzero(s->password, strlen(s->password));
-		free(s->password);
-	}
+	sl_pg_free_password(s->password);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	n->shared = NULL;
@@ -384,7 +339,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 				   "sink '%s': delivery exactly_once needs checkpoint: {mode: "
 				   "exactly_once}",
 				   n->name);
-	if (read_password(c, n, &s->password, d) < 0)
+	if (sl_pg_read_password(n, c->password_env, c->password_file, &s->password, d) < 0)
 		rc = -EINVAL;
 	if (rc < 0)
 		return rc;
@@ -395,20 +350,20 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	if (dot) {
 		snprintf(schema, sizeof(schema), "%.*s", (int)(dot - c->table), c->table);
 		snprintf(table, sizeof(table), "%s", dot + 1);
-		quote_ident(q1, sizeof(q1), schema);
-		quote_ident(q2, sizeof(q2), table);
+		sl_pg_quote_ident(q1, sizeof(q1), schema);
+		sl_pg_quote_ident(q2, sizeof(q2), table);
 		snprintf(s->qtable, sizeof(s->qtable), "%s.%s", q1, q2);
 		snprintf(s->qschema, sizeof(s->qschema), "%s.", q1);
 		snprintf(s->schema, sizeof(s->schema), "%s", schema);
 	} else {
-		quote_ident(s->qtable, sizeof(s->qtable), c->table);
+		sl_pg_quote_ident(s->qtable, sizeof(s->qtable), c->table);
 	}
 	struct growbuf g = {0};
 	gb_puts(&g, "INSERT INTO ");
 	gb_puts(&g, s->qtable);
 	gb_puts(&g, " (");
 	for (uint32_t i = 0; i < s->n_cols; i++) {
-		quote_ident(q1, sizeof(q1), s->cols[i].name);
+		sl_pg_quote_ident(q1, sizeof(q1), s->cols[i].name);
 		gb_puts(&g, i ? ", " : "");
 		gb_puts(&g, q1);
 	}
@@ -423,7 +378,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	if (c->mode == MODE_UPSERT) {
 		gb_puts(&g, " ON CONFLICT (");
 		for (uint32_t k = 0; k < s->n_keys; k++) {
-			quote_ident(q1, sizeof(q1), s->cols[s->key_idx[k]].name);
+			sl_pg_quote_ident(q1, sizeof(q1), s->cols[s->key_idx[k]].name);
 			gb_puts(&g, k ? ", " : "");
 			gb_puts(&g, q1);
 		}
@@ -431,7 +386,7 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 		for (uint32_t i = 0; i < s->n_cols; i++) {
 			if (s->cols[i].key)
 				continue;
-			quote_ident(q1, sizeof(q1), s->cols[i].name);
+			sl_pg_quote_ident(q1, sizeof(q1), s->cols[i].name);
 			gb_puts(&g, any ? ", " : ") DO UPDATE SET ");
 			gb_puts(&g, q1);
 			gb_puts(&g, " = EXCLUDED.");
@@ -470,54 +425,6 @@ static PGconn *start_connect(const struct pgsink_conf *c, const struct pgsink_sh
 	return conn;
 }
 
-/* Where we talk to, for messages: host:port/db, never the password. */
-static void conn_name(PGconn *conn, char *buf, size_t cap)
-{
-	if (!conn) {
-		snprintf(buf, cap, "(no connection)");
-		return;
-	}
-	snprintf(buf, cap, "%s:%s/%s", PQhost(conn) ? PQhost(conn) : "?",
-		 PQport(conn) ? PQport(conn) : "?", PQdb(conn) ? PQdb(conn) : "?");
-}
-
-static void poll_done(struct sl_worker *w, struct sl_io *io, int res)
-{
-	struct pgsink_state *st = (struct pgsink_state *)((char *)io - offsetof(struct pgsink_state,
-									       poll_io));
-	w->inflight_io--;
-	st->poll_done = true;
-	st->poll_res = res;
-}
-
-/* Waits on the worker's io_uring until the connection's socket is
- * readable (or writable), or timeout_ms passes. */
-static void wait_socket(struct sl_worker *w, struct pgsink_state *st, bool want_write,
-			int64_t timeout_ms)
-{
-	int fd = PQsocket(st->conn);
-	if (fd < 0)
-		return;
-	st->poll_done = false;
-	st->poll_io.done = poll_done;
-	struct io_uring_sqe *sqe = sl_worker_sqe(w);
-	io_uring_prep_poll_add(sqe, fd, want_write ? POLLOUT : POLLIN);
-	io_uring_sqe_set_data(sqe, &st->poll_io);
-	w->inflight_io++;
-	int64_t until = sl_now_ns() + timeout_ms * 1000000;
-	while (!st->poll_done) {
-		if (sl_now_ns() > until) {
-			/* Give up waiting: cancel the poll and let it land. */
-			struct io_uring_sqe *c = sl_worker_sqe(w);
-			io_uring_prep_poll_remove(c, (__u64)(uintptr_t)&st->poll_io);
-			io_uring_sqe_set_data(c, NULL);
-			until = INT64_MAX;
-		}
-		if (sl_worker_wait_io(w) < 0)
-			break;
-	}
-}
-
 /* Connects (or reconnects) with backoff; false once the job is stopping. */
 static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
@@ -533,7 +440,7 @@ static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct p
 			int64_t deadline = sl_now_ns() + 10000000000ll;
 			while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED &&
 			       sl_now_ns() < deadline) {
-				wait_socket(w, st, ps == PGRES_POLLING_WRITING, 1000);
+				sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), ps == PGRES_POLLING_WRITING, 1000);
 				ps = PQconnectPoll(st->conn);
 			}
 			if (ps == PGRES_POLLING_OK) {
@@ -545,7 +452,7 @@ static bool connect_worker(struct sl_worker *w, struct sl_nodeinst *ni, struct p
 			}
 		}
 		char where[256], q[600];
-		conn_name(st->conn, where, sizeof(where));
+		sl_pg_conn_name(st->conn, where, sizeof(where));
 		const char *why = st->conn ? PQerrorMessage(st->conn) : "out of memory";
 		uint64_t sup;
 		if (sl_ratelimit_ok(&st->rl, &sup))
@@ -578,14 +485,14 @@ static int send_copy(struct sl_worker *w, struct pgsink_state *st, const char *d
 		if (r == 1)
 			off += (size_t)n;
 		else if (r == 0)
-			wait_socket(w, st, true, 1000);
+			sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), true, 1000);
 	}
 	if (r >= 0)
 		while ((r = PQputCopyEnd(st->conn, NULL)) == 0)
-			wait_socket(w, st, true, 1000);
+			sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), true, 1000);
 	int f = 0;
 	while (r >= 0 && (f = PQflush(st->conn)) == 1)
-		wait_socket(w, st, true, 1000);
+		sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), true, 1000);
 	if ((r < 0 || f < 0) && PQstatus(st->conn) == CONNECTION_BAD) {
 		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
 		return -ECONNRESET;
@@ -610,7 +517,7 @@ static int exec_keep(struct sl_worker *w, struct pgsink_state *st, const char *s
 	}
 	int f;
 	while ((f = PQflush(st->conn)) == 1)
-		wait_socket(w, st, true, 1000);
+		sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), true, 1000);
 	if (f < 0) {
 		snprintf(err, cap, "%s", PQerrorMessage(st->conn));
 		return -ECONNRESET;
@@ -618,7 +525,7 @@ static int exec_keep(struct sl_worker *w, struct pgsink_state *st, const char *s
 	int rc = 0;
 	for (;;) {
 		while (PQisBusy(st->conn)) {
-			wait_socket(w, st, false, 1000);
+			sl_pg_poll_wait(w, &st->poll, PQsocket(st->conn), false, 1000);
 			if (!PQconsumeInput(st->conn)) {
 				snprintf(err, cap, "%s", PQerrorMessage(st->conn));
 				return -ECONNRESET;
@@ -839,8 +746,13 @@ static void stage_name(char *out, size_t cap, const struct pgsink_shared *s, con
 		snprintf(name, sizeof(name), "sluice_stage_%016" PRIx64 "_%u",
 			 sl_key_hash(js, jl < 0 ? 0 : (size_t)jl), worker);
 	}
-	quote_ident(q, sizeof(q), name);
-	snprintf(out, cap, "%s%s", temp ? "pg_temp." : s->qschema, q);
+	sl_pg_quote_ident(q, sizeof(q), name);
+	/* Both parts are short (identifiers of at most 63 bytes, quoted). */
+	const char *pre = temp ? "pg_temp." : s->qschema;
+	size_t a = strlen(pre), b = strlen(q);
+	SL_ASSERT(a + b < cap);
+	memcpy(out, pre, a);
+	memcpy(out + a, q, b + 1);
 }
 
 /* Creates the staging table (again: a temporary one goes with its
@@ -1533,7 +1445,7 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 			ok &= gb_puts(&st->cond, "(");
 			for (uint32_t k = 0; k < s->n_keys && ok; k++) {
 				char q[2 * SL_NAME_MAX + 4];
-				quote_ident(q, sizeof(q), s->cols[s->key_idx[k]].name);
+				sl_pg_quote_ident(q, sizeof(q), s->cols[s->key_idx[k]].name);
 				if (k)
 					ok &= gb_puts(&st->cond, " AND ");
 				ok &= gb_puts(&st->cond, q);
