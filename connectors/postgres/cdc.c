@@ -211,15 +211,20 @@ struct cdc_state {
 /* ---- helpers ---- */
 
 /* Blocking connection for the control thread (prepare). */
-static PGconn *connect_blocking(const struct cdc_conf *c, const struct cdc_shared *s,
-				bool replication)
+/* Connection keywords: the dsn, our application_name (stale walsenders
+ * are found by it), settings that make values' text unambiguous, the
+ * password. keys and vals hold 6. */
+static void conn_params(const struct cdc_conf *c, const struct cdc_shared *s, bool replication,
+			const char **keys, const char **vals)
 {
-	const char *keys[6] = {"dbname", "application_name", "options", NULL, NULL, NULL};
-	const char *vals[6] = {c->dsn, s->app_name,
-			       "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 "
-			       "-c bytea_output=hex -c IntervalStyle=postgres",
-			       NULL, NULL, NULL};
-	int k = 3;
+	int k = 0;
+	keys[k] = "dbname";
+	vals[k++] = c->dsn;
+	keys[k] = "application_name";
+	vals[k++] = s->app_name;
+	keys[k] = "options";
+	vals[k++] = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 "
+		    "-c bytea_output=hex -c IntervalStyle=postgres";
 	if (replication) {
 		keys[k] = "replication";
 		vals[k++] = "database";
@@ -228,6 +233,14 @@ static PGconn *connect_blocking(const struct cdc_conf *c, const struct cdc_share
 		keys[k] = "password";
 		vals[k++] = s->password;
 	}
+	keys[k] = vals[k] = NULL;
+}
+
+static PGconn *connect_blocking(const struct cdc_conf *c, const struct cdc_shared *s,
+				bool replication)
+{
+	const char *keys[6], *vals[6];
+	conn_params(c, s, replication, keys, vals);
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 	if (conn)
 		PQsetNoticeProcessor(conn, sl_pg_notice_log, NULL);
@@ -590,16 +603,8 @@ static bool connect_repl(struct sl_worker *w, struct sl_nodeinst *ni, struct cdc
 	int64_t backoff = 100;
 	for (int attempt = 0;; attempt++) {
 		drop_conn(w, st);
-		const char *keys[6] = {"dbname", "application_name", "options", "replication", NULL,
-				       NULL};
-		const char *vals[6] = {c->dsn, s->app_name,
-				       "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 "
-				       "-c bytea_output=hex -c IntervalStyle=postgres",
-				       "database", NULL, NULL};
-		if (s->password) {
-			keys[4] = "password";
-			vals[4] = s->password;
-		}
+		const char *keys[6], *vals[6];
+		conn_params(c, s, true, keys, vals);
 		st->conn = PQconnectStartParams(keys, vals, 1);
 		if (st->conn)
 			PQsetNoticeProcessor(st->conn, sl_pg_notice_log, NULL);
