@@ -166,6 +166,8 @@ static const struct sl_option ksink_options[] = {
 #define KS_TID_MAX (3u * SL_NAME_MAX + 16u)
 #define KS_WAIT_MS 20
 #define KS_COMMIT_ATTEMPTS 20
+#define KS_EPOCH_TOPICS_MAX 4096u  /* distinct topics one epoch may write (topic_column) */
+#define KS_EPOCH_RUNS_MAX (1u << 24) /* offset runs of one epoch in the snapshot */
 #define EID_KIND 0xffffu /* event_id column `_kind`: the row's change kind (+I, -U, +U, -D) */
 
 struct ksink_shared {
@@ -228,9 +230,12 @@ struct held {
 	uint8_t has_key;
 };
 
-struct delivered_at {
+/* A run of consecutive offsets the epoch's transaction wrote to one
+ * partition; topic indexes the epoch's topic names (struct ksink_state). */
+struct epoch_run {
+	uint32_t topic;
 	int32_t partition;
-	int64_t offset;
+	int64_t first, last;
 };
 
 struct ksink_state {
@@ -262,7 +267,12 @@ struct ksink_state {
 	struct growbuf hold; /* struct held + bytes, in order */
 	uint32_t n_held;
 	bool holding; /* counted in w->holds */
-	struct growbuf offs; /* struct delivered_at of the epoch (txn log only) */
+	/* exactly_once: where the epoch's records landed, for a restore that
+	 * must produce them again (snapshot blob) */
+	struct growbuf runs;   /* struct epoch_run, in delivery order */
+	struct growbuf topics; /* the epoch's topic names, NUL-terminated, in a row */
+	uint32_t n_topics;
+	uint32_t last_topic; /* index of the last report's topic */
 	struct sl_ratelimit rl;
 };
 
@@ -295,25 +305,84 @@ static void txn_log(const struct ksink_shared *s, const char *fmt, ...)
 	(void)wr;
 }
 
-static int cmp_at(const void *a, const void *b)
+static int cmp_run(const void *a, const void *b)
 {
-	const struct delivered_at *x = a, *y = b;
+	const struct epoch_run *x = a, *y = b;
+	if (x->topic != y->topic)
+		return x->topic < y->topic ? -1 : 1;
 	if (x->partition != y->partition)
 		return x->partition < y->partition ? -1 : 1;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The epoch's runs sorted by (topic, partition, offset), adjacent runs merged. */
+static void runs_normalize(struct ksink_state *st)
+{
+	size_t n = st->runs.len / sizeof(struct epoch_run);
+	struct epoch_run *a = (struct epoch_run *)st->runs.p;
+	if (n < 2)
+		return;
+	qsort(a, n, sizeof(*a), cmp_run);
+	size_t o = 0;
+	for (size_t i = 1; i < n; i++) {
+		if (a[i].topic == a[o].topic && a[i].partition == a[o].partition &&
+		    a[i].first == a[o].last + 1)
+			a[o].last = a[i].last;
+		else
+			a[++o] = a[i];
+	}
+	st->runs.len = (o + 1) * sizeof(struct epoch_run);
+}
+
+/* The idx-th name of a list of NUL-terminated names. */
+static const char *name_at(const char *names, size_t len, uint32_t idx)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; i < idx && off < len; i++)
+		off += strlen(names + off) + 1;
+	SL_ASSERT(off < len);
+	return names + off;
+}
+
+/* Appends one partition's runs as "key":[[a,b],…] (key: the partition, or
+ * "topic:partition" when the epoch wrote several topics). */
+static bool put_offsets(struct growbuf *g, const struct epoch_run *a, size_t n, const char *topics,
+			size_t topics_len, uint32_t n_topics)
+{
+	char tmp[512];
+	bool ok = true;
+	for (size_t i = 0; i < n && ok;) {
+		int l;
+		if (n_topics > 1)
+			l = snprintf(tmp, sizeof(tmp), "%s\"%.249s:%d\":[", i ? "]," : "",
+				     name_at(topics, topics_len, a[i].topic), (int)a[i].partition);
+		else
+			l = snprintf(tmp, sizeof(tmp), "%s\"%d\":[", i ? "]," : "",
+				     (int)a[i].partition);
+		ok &= gb_put(g, tmp, (size_t)l);
+		size_t j = i;
+		for (; j < n && a[j].topic == a[i].topic && a[j].partition == a[i].partition; j++) {
+			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]", j > i ? "," : "",
+				     a[j].first, a[j].last);
+			ok &= gb_put(g, tmp, (size_t)l);
+		}
+		i = j;
+	}
+	if (n)
+		ok &= gb_put(g, "]", 1);
+	return ok;
 }
 
 /* The pre-commit event with the epoch's offsets as runs per partition:
- * "offsets":{"3":[[10,19],[25,25]],…}. One write, so lines never mix. */
+ * "offsets":{"3":[[10,19],[25,25]],…}. One write, so lines never mix.
+ * The runs are normalized (runs_normalize) already. */
 static void txn_log_precommit(const struct ksink_shared *s, struct ksink_state *st, uint32_t worker,
 			      uint64_t id)
 {
 	if (s->txn_log < 0)
 		return;
-	size_t n = st->offs.len / sizeof(struct delivered_at);
-	struct delivered_at *a = (struct delivered_at *)st->offs.p;
-	if (n)
-		qsort(a, n, sizeof(*a), cmp_at);
+	size_t n = st->runs.len / sizeof(struct epoch_run);
+	const struct epoch_run *a = (const struct epoch_run *)st->runs.p;
 	struct growbuf g = {0};
 	char tmp[256];
 	struct timespec mono, wall;
@@ -330,23 +399,8 @@ static void txn_log_precommit(const struct ksink_shared *s, struct ksink_state *
 		     ",\"offsets\":{",
 		     id, st->epoch_seq, st->epoch_records);
 	ok &= gb_put(&g, tmp, (size_t)l);
-	for (size_t i = 0; i < n && ok;) {
-		int32_t p = a[i].partition;
-		l = snprintf(tmp, sizeof(tmp), "%s\"%d\":[", i ? "]," : "", (int)p);
-		ok &= gb_put(&g, tmp, (size_t)l);
-		bool first = true;
-		while (i < n && a[i].partition == p && ok) {
-			size_t j = i;
-			while (j + 1 < n && a[j + 1].partition == p && a[j + 1].offset == a[j].offset + 1)
-				j++;
-			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]", first ? "" : ",",
-				     a[i].offset, a[j].offset);
-			ok &= gb_put(&g, tmp, (size_t)l);
-			first = false;
-			i = j + 1;
-		}
-	}
-	ok &= gb_put(&g, n ? "]}}\n" : "}}\n", n ? 4 : 3);
+	ok &= put_offsets(&g, a, n, st->topics.p, st->topics.len, st->n_topics);
+	ok &= gb_put(&g, "}}\n", 3);
 	if (ok) {
 		ssize_t wr = write(s->txn_log, g.p, g.len);
 		(void)wr;
@@ -726,19 +780,57 @@ static bool per_record(rd_kafka_resp_err_t e)
 	}
 }
 
+/* Records a delivered message's (topic, partition, offset) in the epoch's
+ * runs, merged with the previous run when it continues it (reports come in
+ * batches per partition). 0, -ENOMEM or -E2BIG past the limits. */
+static int note_offset(struct ksink_state *st, const rd_kafka_message_t *m)
+{
+	const char *name = rd_kafka_topic_name(m->rkt);
+	uint32_t t = st->last_topic;
+	if (t >= st->n_topics || strcmp(name_at(st->topics.p, st->topics.len, t), name) != 0) {
+		size_t off = 0;
+		for (t = 0; t < st->n_topics; t++, off += strlen(st->topics.p + off) + 1)
+			if (strcmp(st->topics.p + off, name) == 0)
+				break;
+		if (t == st->n_topics) {
+			if (st->n_topics == KS_EPOCH_TOPICS_MAX)
+				return -E2BIG;
+			if (!gb_put(&st->topics, name, strlen(name) + 1))
+				return -ENOMEM;
+			st->n_topics++;
+		}
+		st->last_topic = t;
+	}
+	size_t n = st->runs.len / sizeof(struct epoch_run);
+	struct epoch_run *a = (struct epoch_run *)st->runs.p;
+	if (n && a[n - 1].topic == t && a[n - 1].partition == m->partition &&
+	    a[n - 1].last + 1 == m->offset) {
+		a[n - 1].last = m->offset;
+		return 0;
+	}
+	if (n >= KS_EPOCH_RUNS_MAX)
+		return -E2BIG;
+	struct epoch_run r = {t, m->partition, m->offset, m->offset};
+	return gb_put(&st->runs, &r, sizeof(r)) ? 0 : -ENOMEM;
+}
+
 static void delivered(struct sl_worker *w, struct sl_nodeinst *ni, struct ksink_state *st,
 		      const rd_kafka_message_t *m)
 {
 	const struct ksink_conf *c = ni->node->conf;
-	const struct ksink_shared *s = ni->node->shared;
 	SL_ASSERT(st->inflight > 0);
 	st->inflight--;
 	if (!m->err) {
 		st->delivered++;
-		if (s->txn_log >= 0 && c->delivery == DELIVERY_EXACTLY_ONCE) {
-			struct delivered_at a = {m->partition, m->offset};
-			if (!gb_put(&st->offs, &a, sizeof(a)))
-				st->fatal = -ENOMEM;
+		if (c->delivery == DELIVERY_EXACTLY_ONCE) {
+			int rc = note_offset(st, m);
+			if (rc < 0 && !st->fatal) {
+				st->fatal = rc;
+				sl_worker_fail(w, ni, rc,
+					       "cannot record where the epoch's records landed (%u "
+					       "topics, %u runs at most)",
+					       KS_EPOCH_TOPICS_MAX, KS_EPOCH_RUNS_MAX);
+			}
 		}
 		return;
 	}
@@ -839,7 +931,10 @@ static int begin_txn(struct sl_worker *w, struct sl_nodeinst *ni, struct ksink_s
 	st->txn = TXN_OPEN;
 	st->epoch_records = 0;
 	st->epoch_seq++;
-	st->offs.len = 0;
+	st->runs.len = 0;
+	st->topics.len = 0;
+	st->n_topics = 0;
+	st->last_topic = 0;
 	st->txn_began_ns = sl_now_ns();
 	txn_log(s, "\"ev\":\"begin\",\"worker\":%u,\"tid\":\"%s\",\"seq\":%" PRIu64
 		   ",\"after\":%" PRIu64,
@@ -1305,7 +1400,8 @@ static void ksink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	mi_free(st->kbuf);
 	mi_free(st->ebuf);
 	mi_free(st->hold.p);
-	mi_free(st->offs.p);
+	mi_free(st->runs.p);
+	mi_free(st->topics.p);
 	mi_free(st);
 	ni->state = NULL;
 }
@@ -1361,6 +1457,21 @@ static int ksink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	sl_snap_u64(out, w->ckpt_id);
 	sl_snap_u64(out, st->epoch_records);
 	sl_snap_u64(out, (uint64_t)st->txn_began_ns);
+	/* Where the records are, for a restore that finds this transaction
+	 * aborted and produces them again (recover_txn). */
+	runs_normalize(st);
+	size_t n_runs = st->runs.len / sizeof(struct epoch_run);
+	const struct epoch_run *runs = (const struct epoch_run *)st->runs.p;
+	sl_snap_u32(out, st->n_topics);
+	for (size_t off = 0; off < st->topics.len; off += strlen(st->topics.p + off) + 1)
+		sl_snap_str(out, st->topics.p + off);
+	sl_snap_u32(out, (uint32_t)n_runs);
+	for (size_t i = 0; i < n_runs; i++) {
+		sl_snap_u32(out, runs[i].topic);
+		sl_snap_u32(out, (uint32_t)runs[i].partition);
+		sl_snap_u64(out, (uint64_t)runs[i].first);
+		sl_snap_u64(out, (uint64_t)runs[i].last);
+	}
 	st->txn = TXN_AWAIT;
 	st->await_id = w->ckpt_id;
 	pthread_mutex_lock(&s->lock);
