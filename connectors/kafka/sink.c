@@ -56,15 +56,28 @@
  * transaction grows older than 90 % of transaction.timeout.ms (e.g. a long
  * broker outage) the job fails rather than let the broker abort it.
  *
+ * The snapshot also records where the epoch's records landed: per topic and
+ * partition, the runs of consecutive offsets from the delivery reports.
+ * The coordinator journals "committing N" (fdatasync) before
+ * commit_transaction and "committed N" (fdatasync) after it.
+ *
  * Restore: the coordinator's PUBLISH of the restored checkpoint runs before
  * the workers start, without producers; for each pre-committed transaction
- * it reads the sink's commit journal (written after each successful commit)
- * and fences the transactional.id with init_transactions, which aborts a
- * transaction left open. librdkafka cannot resume a transaction of an
- * earlier producer instance, so a checkpoint that was durable while its
- * commit had not happened when the process died loses that epoch's rows
- * (they stay in the log as aborted records). This is logged as an error
- * naming the checkpoint, worker and row count; see docs/architecture.md.
+ * it fences the transactional.id with init_transactions (the broker finishes
+ * a commit it accepted, aborts anything open). librdkafka cannot resume a
+ * transaction of an earlier producer instance, so unless the journal says
+ * "committed N" the sink reads the epoch's exact offsets back with a
+ * read_uncommitted consumer (aborted records stay readable) and produces
+ * the same records (topic, partition, key, value, timestamp, headers) in
+ * one transaction of "<tid>-recover", commits it, and journals "committed
+ * N". The rule: committed >= N: done; committing < N: never attempted, so
+ * aborted by the fencing: re-produced, exactly once; committing >= N >
+ * committed (died inside the commit call) is the one ambiguous case: it is
+ * re-produced too, with a WARN — a duplicate (same event ids) if the broker
+ * had committed, never a loss. Not verifiable on librdkafka's mock (it
+ * enforces no transactions): read_committed hiding the aborted originals,
+ * and the ambiguous case's outcome on a real broker. See
+ * docs/architecture.md.
  */
 
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };

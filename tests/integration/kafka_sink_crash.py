@@ -13,19 +13,21 @@ read_committed consumer would see are those at the offsets of committed transact
    transaction; one transaction per worker per checkpoint epoch (no second begin before the
    commit); commits only for checkpoints whose manifest exists and is older than the commit;
    every restore fences the restored checkpoint's transactions; and the committed records are
-   exactly the expected rows (computed from `sluice gen`), each once — except the rows of an
-   epoch whose checkpoint was durable but whose commit had not happened when the process was
-   killed (the documented limit of librdkafka), which must each be reported by the restore
-   (fence event with committed=false) and are counted and shown.
+   exactly the expected rows (computed from `sluice gen`), each once, counting the recovery
+   transactions: an epoch whose checkpoint was durable but whose commit had not happened when
+   the process was killed must be read back and produced again by the restore (reproduce +
+   recover_commit events), record for record the same as the epoch's.
 2. at_least_once, 6 SIGKILLs: every expected row is in the topic, and every copy of a row
    carries the same event id (header) computed from the input columns.
 3. The hard window, forced: the broker answers slowly (mock `rtt 1 4000`), the process is
-   killed after checkpoint M's manifest is durable but before its commit returned; the
-   restore must report it loudly (an ERROR naming checkpoint M, and a fence event with
-   committed=false and M's row count).
+   killed after checkpoint M's manifest is durable but before its commit returned (inside
+   the commit call: the journal's ambiguous case); the restore must fence it, warn, and
+   produce M's records again in one transaction "kwin-out-0-recover": the same records
+   (partition, key, headers, value) as M's, per-partition counts, before the workers start;
+   committed output (commits + recovery) holds no record twice.
 4. Kafka -> Kafka: the Kafka source (stop_at: end, metadata partition/offset) into the sink,
-   exactly_once, killed a few times: the committed records are exactly the input records,
-   each once, and each carries the event id "<job>/<topic>/<partition>/<offset>" of the
+   exactly_once, killed a few times: the committed records (recoveries included) are
+   exactly the input records, each once, and each carries the event id "<job>/<topic>/<partition>/<offset>" of the
    input record it came from.
 5. Failed checkpoints: a slow broker (mock `rtt 1 800`) makes checkpoints time out after
    the barrier (timeout 400 ms); the transactions they pre-committed stay open and the next
