@@ -395,9 +395,46 @@ check(max(out3.values()) == 1, "window: a record committed twice")
 vals3 = collections.Counter(canon(json.loads(v)) for (_, _, _, v) in out3)
 check(max(vals3.values()) == 1, "window: a row committed twice")
 check(not (set(old3) - set(new3)), "window: an epoch record not re-produced")
+
+
+def restore_chk(ckpt):
+    """Restores checkpoint ckpt of job3, SIGKILLs once the workers began; its events and output."""
+    env = dict(ENV)
+    env["SLUICE_KAFKA_TXN_LOG"] = log3
+    q = subprocess.Popen([SLUICE, "run", job3, "--workers", "1", "--restore",
+                          os.path.join("state3", f"chk-{ckpt}")], cwd=d, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    until = time.time() + 30
+    while not any(e["pid"] == q.pid and e["ev"] == "init" for e in events()):
+        check(time.time() < until and q.poll() is None, f"window: restore of {ckpt} stalled")
+        time.sleep(0.05)
+    q.send_signal(signal.SIGKILL)
+    out_, _ = q.communicate(timeout=60)
+    return [e for e in events() if e["pid"] == q.pid], out_
+
+
+# Restoring M again: the journal now says committed, so nothing is produced again.
+ev_a, _ = restore_chk(victim["ckpt"])
+fa = [e for e in ev_a if e["ev"] == "fence" and e["ckpt"] == victim["ckpt"]]
+check(fa and fa[0]["committed"] and not any(e["ev"] == "reproduce" for e in ev_a),
+      f"window: a second restore of checkpoint {victim['ckpt']}: {ev_a[:3]}")
+# The journal as a kill just before the commit call would have left it ("committing" of the
+# previous checkpoint): the unambiguous case, produced again without a doubt.
+prev = victim["ckpt"] - 1
+write(os.path.join(d, "state3", "kafka-out-w0.committed"),
+      f"committing {prev:020d}\ncommitted  {prev:020d}\n")
+ev_b, out_b = restore_chk(victim["ckpt"])
+fb = [e for e in ev_b if e["ev"] == "fence" and e["ckpt"] == victim["ckpt"]]
+rb = [e for e in ev_b if e["ev"] == "reproduce" and e["ckpt"] == victim["ckpt"]]
+check(fb and not fb[0]["committed"] and not fb[0]["ambiguous"] and len(rb) == 1 and
+      any(e["ev"] == "recover_commit" for e in ev_b) and "was never committed" in out_b,
+      f"window: restore with the commit never attempted: {fb} {rb}\n{out_b[-2000:]}")
+at3 = {(p_, o): (key, str(h), v) for p_, o, key, h, v in consume(k, "win")}
+check(recs(rb[0]) == old3, "window: the unambiguous recovery's records differ from the epoch's")
 print(f"window: killed inside checkpoint {victim['ckpt']}'s commit (after its manifest); the "
       f"restore fenced it and produced its {victim['records']} rows again, identical, in one "
-      f"recovery transaction ({time.time() - t0:.1f}s)", flush=True)
+      f"recovery transaction; restored again, not again; with the journal a kill before the "
+      f"commit call leaves, again without doubt ({time.time() - t0:.1f}s)", flush=True)
 
 # ---- 4. Kafka -> Kafka, event ids from the source positions ----
 N4 = 40000
