@@ -413,8 +413,8 @@ static bool put_offsets(struct growbuf *g, const struct epoch_run *a, size_t n, 
 		ok &= gb_put(g, tmp, (size_t)l);
 		size_t j = i;
 		for (; j < n && a[j].topic == a[i].topic && a[j].partition == a[i].partition; j++) {
-			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]", j > i ? "," : "",
-				     a[j].first, a[j].last);
+			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]",
+				     j > i ? "," : "", a[j].first, a[j].last);
 			ok &= gb_put(g, tmp, (size_t)l);
 		}
 		i = j;
@@ -1555,8 +1555,8 @@ struct journal {
 	uint64_t committing, committed;
 };
 
-static void journal_path(const struct ksink_shared *s, const char *sink, uint32_t worker,
-			 char *out, size_t cap)
+static void journal_path(const struct ksink_shared *s, const char *sink, uint32_t worker, char *out,
+			 size_t cap)
 {
 	snprintf(out, cap, "%.4000s/kafka-%s-w%u.committed", s->ckpt_dir, sink, worker);
 }
@@ -1566,8 +1566,9 @@ static int journal_write(const struct ksink_shared *s, const char *sink, uint32_
 {
 	char path[4200], line[96];
 	journal_path(s, sink, worker, path, sizeof(path));
-	int n = snprintf(line, sizeof(line), "committing %020" PRIu64 "\ncommitted  %020" PRIu64 "\n",
-			 j->committing, j->committed);
+	int n =
+	    snprintf(line, sizeof(line), "committing %020" PRIu64 "\ncommitted  %020" PRIu64 "\n",
+		     j->committing, j->committed);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	int rc = 0;
 	/* Durable before the caller acts on it: the restore trusts both lines. */
@@ -1580,8 +1581,7 @@ static int journal_write(const struct ksink_shared *s, const char *sink, uint32_
 	return rc;
 }
 
-static struct journal journal_read(const struct ksink_shared *s, const char *sink,
-				   uint32_t worker)
+static struct journal journal_read(const struct ksink_shared *s, const char *sink, uint32_t worker)
 {
 	char path[4200], buf[128] = "";
 	struct journal j = {0, 0};
@@ -1622,8 +1622,8 @@ struct rpart {
 	bool done;
 };
 
-/* Drains the recovery producer's queue (waiting up to wait_ms for a first event): delivery reports go to
- * out; a failed one sets *fail. */
+/* Drains the recovery producer's queue (waiting up to wait_ms for a first event): delivery reports
+ * go to out; a failed one sets *fail. */
 static void drain_reports(rd_kafka_queue_t *q, int wait_ms, struct run_set *out,
 			  uint64_t *delivered, int *fail, char *err, size_t cap)
 {
@@ -1656,8 +1656,7 @@ static void drain_reports(rd_kafka_queue_t *q, int wait_ms, struct run_set *out,
 
 /* Produces one record read back, as it was, in the recovery transaction. */
 static int reproduce_one(rd_kafka_t *rk, rd_kafka_queue_t *q, const rd_kafka_message_t *m,
-			 struct run_set *out, uint64_t *delivered, int *fail, char *err,
-			 size_t cap)
+			 struct run_set *out, uint64_t *delivered, int *fail, char *err, size_t cap)
 {
 	rd_kafka_headers_t *hdrs = NULL, *copy = NULL;
 	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
@@ -1669,7 +1668,8 @@ static int reproduce_one(rd_kafka_t *rk, rd_kafka_queue_t *q, const rd_kafka_mes
 		    rk, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
 		    RD_KAFKA_V_PARTITION(m->partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		    RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
-		    RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_END);
+		    RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(copy),
+		    RD_KAFKA_V_END);
 		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
 			return 0; /* the headers belong to librdkafka now */
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -1733,7 +1733,8 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 			      "enable.partition.eof", "true",
 			      "isolation.level", "read_uncommitted",
 			      NULL};
-	rd_kafka_conf_t *cconf = sl_kafka_conf(c->brokers, &s->props, first, last, n->name, err, cap);
+	rd_kafka_conf_t *cconf =
+	    sl_kafka_conf(c->brokers, &s->props, first, last, n->name, err, cap);
 	if (!cconf) {
 		rc = -EINVAL;
 		goto out;
@@ -1775,8 +1776,10 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 	size_t n_done = 0;
 	while (n_done < n_parts && rc == 0) {
 		if (sl_now_ns() > until) {
-			snprintf(err, cap, "reading the records back took too long (%" PRIu64
-				 " of %" PRIu64 " read)", n_read, t->records);
+			snprintf(err, cap,
+				 "reading the records back took too long (%" PRIu64 " of %" PRIu64
+				 " read)",
+				 n_read, t->records);
 			rc = -ETIMEDOUT;
 			break;
 		}
@@ -1794,14 +1797,16 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 		if (m->rkt) {
 			const char *tn = rd_kafka_topic_name(m->rkt);
 			for (size_t i = 0; i < n_parts && !p; i++)
-				if (parts[i].partition == m->partition && strcmp(parts[i].topic, tn) == 0)
+				if (parts[i].partition == m->partition &&
+				    strcmp(parts[i].topic, tn) == 0)
 					p = &parts[i];
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			if (p && !p->done) {
-				snprintf(err, cap, "%s [%d]: the log ends at %" PRId64 " before offset %" PRId64
-					 " of the transaction", p->topic, (int)p->partition, m->offset,
-					 runs[p->cur].last);
+				snprintf(err, cap,
+					 "%s [%d]: the log ends at %" PRId64
+					 " before offset %" PRId64 " of the transaction",
+					 p->topic, (int)p->partition, m->offset, runs[p->cur].last);
 				rc = -ENODATA;
 			}
 		} else if (m->err) {
@@ -1833,16 +1838,19 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 		rd_kafka_message_destroy(m);
 	}
 	if (rc == 0 && n_read != t->records) {
-		snprintf(err, cap, "read %" PRIu64 " records back where the transaction had %" PRIu64,
-			 n_read, t->records);
+		snprintf(err, cap,
+			 "read %" PRIu64 " records back where the transaction had %" PRIu64, n_read,
+			 t->records);
 		rc = -EIO;
 	}
 	/* Every delivery report served before the commit: in event mode its
 	 * flush waits for the queue to empty without serving it. */
 	while (rc == 0 && delivered < n_read) {
 		if (sl_now_ns() > until) {
-			snprintf(err, cap, "waiting for delivery reports took too long (%" PRIu64
-				 " of %" PRIu64 ")", delivered, n_read);
+			snprintf(err, cap,
+				 "waiting for delivery reports took too long (%" PRIu64
+				 " of %" PRIu64 ")",
+				 delivered, n_read);
 			rc = -ETIMEDOUT;
 			break;
 		}
@@ -1856,7 +1864,8 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 				rc = 0;
 				break;
 			}
-			snprintf(err, cap, "commit_transaction (%s): %s", rtid, rd_kafka_error_string(e));
+			snprintf(err, cap, "commit_transaction (%s): %s", rtid,
+				 rd_kafka_error_string(e));
 			bool retry = rd_kafka_error_is_retriable(e) ||
 				     rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
 			rd_kafka_error_destroy(e);
@@ -1874,15 +1883,16 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 		if (s->txn_log >= 0) {
 			struct growbuf g = {0};
 			char tmp[512];
-			int l = snprintf(tmp, sizeof(tmp),
-					 "\"ev\":\"reproduce\",\"worker\":%u,\"tid\":\"%s\",\"rtid\":"
-					 "\"%s\",\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64
-					 ",\"delivered\":%" PRIu64 ",\"partitions\":{",
-					 t->worker, t->tid, rtid, t->id, n_read, delivered);
+			int l =
+			    snprintf(tmp, sizeof(tmp),
+				     "\"ev\":\"reproduce\",\"worker\":%u,\"tid\":\"%s\",\"rtid\":"
+				     "\"%s\",\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64
+				     ",\"delivered\":%" PRIu64 ",\"partitions\":{",
+				     t->worker, t->tid, rtid, t->id, n_read, delivered);
 			bool ok = gb_put(&g, tmp, (size_t)l);
 			for (size_t i = 0; i < n_parts; i++) {
-				l = snprintf(tmp, sizeof(tmp), "%s\"%s%s%d\":%" PRIu64, i ? "," : "",
-					     t->rs.n_topics > 1 ? parts[i].topic : "",
+				l = snprintf(tmp, sizeof(tmp), "%s\"%s%s%d\":%" PRIu64,
+					     i ? "," : "", t->rs.n_topics > 1 ? parts[i].topic : "",
 					     t->rs.n_topics > 1 ? ":" : "", (int)parts[i].partition,
 					     parts[i].n_read);
 				ok &= gb_put(&g, tmp, (size_t)l);
@@ -1899,8 +1909,9 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 		struct journal j = {t->id, t->id};
 		char jerr[4400];
 		int jrc = journal_write(s, n->name, t->worker, &j, jerr, sizeof(jerr));
-		txn_log(s, "\"ev\":\"recover_commit\",\"worker\":%u,\"tid\":\"%s\",\"rtid\":\"%s\","
-			   "\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64 ",\"journal\":%s",
+		txn_log(s,
+			"\"ev\":\"recover_commit\",\"worker\":%u,\"tid\":\"%s\",\"rtid\":\"%s\","
+			"\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64 ",\"journal\":%s",
 			t->worker, t->tid, rtid, t->id, n_read, jrc == 0 ? "true" : "false");
 		if (jrc < 0) {
 			/* Committed, but a later restore would produce the rows again. */
@@ -1930,8 +1941,7 @@ out:
  * journal says it committed, its records are read back and produced again in
  * a recovery transaction (reproduce); see the rule at struct journal and in
  * the file's header. */
-static int recover_txn(const struct sl_node *n, const struct restored_txn *t, char *err,
-		       size_t cap)
+static int recover_txn(const struct sl_node *n, const struct restored_txn *t, char *err, size_t cap)
 {
 	const struct ksink_conf *c = n->conf;
 	struct ksink_shared *s = n->shared;
@@ -1943,9 +1953,10 @@ static int recover_txn(const struct sl_node *n, const struct restored_txn *t, ch
 		return -EINVAL;
 	int rc = init_txn(rk, NULL, c->transaction_timeout_ms, err, cap);
 	rd_kafka_destroy(rk);
-	txn_log(s, "\"ev\":\"fence\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64
-		   ",\"records\":%" PRIu64 ",\"journal\":%" PRIu64 ",\"committing\":%" PRIu64
-		   ",\"committed\":%s,\"ambiguous\":%s,\"ok\":%s",
+	txn_log(s,
+		"\"ev\":\"fence\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64
+		",\"records\":%" PRIu64 ",\"journal\":%" PRIu64 ",\"committing\":%" PRIu64
+		",\"committed\":%s,\"ambiguous\":%s,\"ok\":%s",
 		t->worker, t->tid, t->id, t->records, j.committed, j.committing,
 		sure ? "true" : "false", unsure ? "true" : "false", rc == 0 ? "true" : "false");
 	if (rc < 0 || sure || t->records == 0)
@@ -1981,7 +1992,8 @@ static int recover_txn(const struct sl_node *n, const struct restored_txn *t, ch
 			 "sink '%s': checkpoint %" PRIu64 "'s Kafka transaction %s (%" PRIu64
 			 " rows) was aborted by fencing and could not be produced again: %s",
 			 n->name, t->id, t->tid, t->records, e2);
-		txn_log(s, "\"ev\":\"recover_failed\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64,
+		txn_log(s,
+			"\"ev\":\"recover_failed\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64,
 			t->worker, t->tid, t->id);
 		return rc;
 	}
