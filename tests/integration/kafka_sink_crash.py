@@ -20,11 +20,14 @@ read_committed consumer would see are those at the offsets of committed transact
 2. at_least_once, 6 SIGKILLs: every expected row is in the topic, and every copy of a row
    carries the same event id (header) computed from the input columns.
 3. The hard window, forced: the broker answers slowly (mock `rtt 1 4000`), the process is
-   killed after checkpoint M's manifest is durable but before its commit returned (inside
-   the commit call: the journal's ambiguous case); the restore must fence it, warn, and
-   produce M's records again in one transaction "kwin-out-0-recover": the same records
-   (partition, key, headers, value) as M's, per-partition counts, before the workers start;
-   committed output (commits + recovery) holds no record twice.
+   killed after checkpoint M's manifest is durable but before its commits returned; two
+   workers write the same partitions, so one is killed inside its commit call (the journal's
+   ambiguous case) and the other before its commit began (the exact case). The restore must
+   fence both, warn, and produce each one's records again in one transaction "<tid>-recover":
+   the same records (partition, key, headers, value), per-partition counts, before the
+   workers start; committed output (commits + recoveries) holds no record twice. Restoring M
+   again produces nothing; with a journal as a kill just before the commit call leaves it,
+   M is re-produced as the exact case.
 4. Kafka -> Kafka: the Kafka source (stop_at: end, metadata partition/offset) into the sink,
    exactly_once, killed a few times: the committed records (recoveries included) are
    exactly the input records, each once, and each carries the event id "<job>/<topic>/<partition>/<offset>" of the
