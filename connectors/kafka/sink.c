@@ -56,15 +56,28 @@
  * transaction grows older than 90 % of transaction.timeout.ms (e.g. a long
  * broker outage) the job fails rather than let the broker abort it.
  *
+ * The snapshot also records where the epoch's records landed: per topic and
+ * partition, the runs of consecutive offsets from the delivery reports.
+ * The coordinator journals "committing N" (fdatasync) before
+ * commit_transaction and "committed N" (fdatasync) after it.
+ *
  * Restore: the coordinator's PUBLISH of the restored checkpoint runs before
  * the workers start, without producers; for each pre-committed transaction
- * it reads the sink's commit journal (written after each successful commit)
- * and fences the transactional.id with init_transactions, which aborts a
- * transaction left open. librdkafka cannot resume a transaction of an
- * earlier producer instance, so a checkpoint that was durable while its
- * commit had not happened when the process died loses that epoch's rows
- * (they stay in the log as aborted records). This is logged as an error
- * naming the checkpoint, worker and row count; see docs/architecture.md.
+ * it fences the transactional.id with init_transactions (the broker finishes
+ * a commit it accepted, aborts anything open). librdkafka cannot resume a
+ * transaction of an earlier producer instance, so unless the journal says
+ * "committed N" the sink reads the epoch's exact offsets back with a
+ * read_uncommitted consumer (aborted records stay readable) and produces
+ * the same records (topic, partition, key, value, timestamp, headers) in
+ * one transaction of "<tid>-recover", commits it, and journals "committed
+ * N". The rule: committed >= N: done; committing < N: never attempted, so
+ * aborted by the fencing: re-produced, exactly once; committing >= N >
+ * committed (died inside the commit call) is the one ambiguous case: it is
+ * re-produced too, with a WARN — a duplicate (same event ids) if the broker
+ * had committed, never a loss. Not verifiable on librdkafka's mock (it
+ * enforces no transactions): read_committed hiding the aborted originals,
+ * and the ambiguous case's outcome on a real broker. See
+ * docs/architecture.md.
  */
 
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
@@ -166,6 +179,8 @@ static const struct sl_option ksink_options[] = {
 #define KS_TID_MAX (3u * SL_NAME_MAX + 16u)
 #define KS_WAIT_MS 20
 #define KS_COMMIT_ATTEMPTS 20
+#define KS_EPOCH_TOPICS_MAX 4096u  /* distinct topics one epoch may write (topic_column) */
+#define KS_EPOCH_RUNS_MAX (1u << 24) /* offset runs of one epoch in the snapshot */
 #define EID_KIND 0xffffu /* event_id column `_kind`: the row's change kind (+I, -U, +U, -D) */
 
 struct ksink_shared {
@@ -222,15 +237,39 @@ static bool gb_put(struct growbuf *g, const void *s, size_t n)
 	return true;
 }
 
+/* Runs of offsets and the names of their topics. */
+struct run_set {
+	struct growbuf runs;   /* struct epoch_run, in delivery order until normalized */
+	struct growbuf topics; /* topic names, NUL-terminated, in a row */
+	uint32_t n_topics;
+	uint32_t last_topic; /* index of the last noted topic */
+};
+
+static void run_set_reset(struct run_set *rs)
+{
+	rs->runs.len = rs->topics.len = 0;
+	rs->n_topics = rs->last_topic = 0;
+}
+
+static void run_set_free(struct run_set *rs)
+{
+	mi_free(rs->runs.p);
+	mi_free(rs->topics.p);
+	memset(rs, 0, sizeof(*rs));
+}
+
 /* A row held while a commit is pending: header, then topic, key, value, id. */
 struct held {
 	uint32_t topic_len, key_len, val_len, eid_len;
 	uint8_t has_key;
 };
 
-struct delivered_at {
+/* A run of consecutive offsets the epoch's transaction wrote to one
+ * partition; topic indexes the epoch's topic names (struct ksink_state). */
+struct epoch_run {
+	uint32_t topic;
 	int32_t partition;
-	int64_t offset;
+	int64_t first, last;
 };
 
 struct ksink_state {
@@ -262,7 +301,9 @@ struct ksink_state {
 	struct growbuf hold; /* struct held + bytes, in order */
 	uint32_t n_held;
 	bool holding; /* counted in w->holds */
-	struct growbuf offs; /* struct delivered_at of the epoch (txn log only) */
+	/* exactly_once: where the epoch's records landed, for a restore that
+	 * must produce them again (snapshot blob) */
+	struct run_set ep;
 	struct sl_ratelimit rl;
 };
 
@@ -295,25 +336,104 @@ static void txn_log(const struct ksink_shared *s, const char *fmt, ...)
 	(void)wr;
 }
 
-static int cmp_at(const void *a, const void *b)
+/* An event of any length (txn_log's are short): g holds its fields. */
+static void txn_log_long(const struct ksink_shared *s, const struct growbuf *g)
 {
-	const struct delivered_at *x = a, *y = b;
+	struct timespec mono, wall;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	char head[128];
+	int l = snprintf(head, sizeof(head),
+			 "{\"t_mono_ns\":%" PRId64 ",\"t_wall_ns\":%" PRId64 ",\"pid\":%d,",
+			 (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec,
+			 (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec, (int)getpid());
+	struct growbuf line = {0};
+	if (gb_put(&line, head, (size_t)l) && gb_put(&line, g->p, g->len) &&
+	    gb_put(&line, "}\n", 2)) {
+		ssize_t wr = write(s->txn_log, line.p, line.len); /* one write: lines never mix */
+		(void)wr;
+	}
+	mi_free(line.p);
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	const struct epoch_run *x = a, *y = b;
+	if (x->topic != y->topic)
+		return x->topic < y->topic ? -1 : 1;
 	if (x->partition != y->partition)
 		return x->partition < y->partition ? -1 : 1;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The epoch's runs sorted by (topic, partition, offset), adjacent runs merged. */
+static void runs_normalize(struct run_set *rs)
+{
+	size_t n = rs->runs.len / sizeof(struct epoch_run);
+	struct epoch_run *a = (struct epoch_run *)rs->runs.p;
+	if (n < 2)
+		return;
+	qsort(a, n, sizeof(*a), cmp_run);
+	size_t o = 0;
+	for (size_t i = 1; i < n; i++) {
+		if (a[i].topic == a[o].topic && a[i].partition == a[o].partition &&
+		    a[i].first == a[o].last + 1)
+			a[o].last = a[i].last;
+		else
+			a[++o] = a[i];
+	}
+	rs->runs.len = (o + 1) * sizeof(struct epoch_run);
+}
+
+/* The idx-th name of a list of NUL-terminated names. */
+static const char *name_at(const char *names, size_t len, uint32_t idx)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; i < idx && off < len; i++)
+		off += strlen(names + off) + 1;
+	SL_ASSERT(off < len);
+	return names + off;
+}
+
+/* Appends one partition's runs as "key":[[a,b],…] (key: the partition, or
+ * "topic:partition" when the epoch wrote several topics). */
+static bool put_offsets(struct growbuf *g, const struct epoch_run *a, size_t n, const char *topics,
+			size_t topics_len, uint32_t n_topics)
+{
+	char tmp[512];
+	bool ok = true;
+	for (size_t i = 0; i < n && ok;) {
+		int l;
+		if (n_topics > 1)
+			l = snprintf(tmp, sizeof(tmp), "%s\"%.249s:%d\":[", i ? "]," : "",
+				     name_at(topics, topics_len, a[i].topic), (int)a[i].partition);
+		else
+			l = snprintf(tmp, sizeof(tmp), "%s\"%d\":[", i ? "]," : "",
+				     (int)a[i].partition);
+		ok &= gb_put(g, tmp, (size_t)l);
+		size_t j = i;
+		for (; j < n && a[j].topic == a[i].topic && a[j].partition == a[i].partition; j++) {
+			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]",
+				     j > i ? "," : "", a[j].first, a[j].last);
+			ok &= gb_put(g, tmp, (size_t)l);
+		}
+		i = j;
+	}
+	if (n)
+		ok &= gb_put(g, "]", 1);
+	return ok;
 }
 
 /* The pre-commit event with the epoch's offsets as runs per partition:
- * "offsets":{"3":[[10,19],[25,25]],…}. One write, so lines never mix. */
+ * "offsets":{"3":[[10,19],[25,25]],…}. One write, so lines never mix.
+ * The runs are normalized (runs_normalize) already. */
 static void txn_log_precommit(const struct ksink_shared *s, struct ksink_state *st, uint32_t worker,
 			      uint64_t id)
 {
 	if (s->txn_log < 0)
 		return;
-	size_t n = st->offs.len / sizeof(struct delivered_at);
-	struct delivered_at *a = (struct delivered_at *)st->offs.p;
-	if (n)
-		qsort(a, n, sizeof(*a), cmp_at);
+	size_t n = st->ep.runs.len / sizeof(struct epoch_run);
+	const struct epoch_run *a = (const struct epoch_run *)st->ep.runs.p;
 	struct growbuf g = {0};
 	char tmp[256];
 	struct timespec mono, wall;
@@ -330,23 +450,8 @@ static void txn_log_precommit(const struct ksink_shared *s, struct ksink_state *
 		     ",\"offsets\":{",
 		     id, st->epoch_seq, st->epoch_records);
 	ok &= gb_put(&g, tmp, (size_t)l);
-	for (size_t i = 0; i < n && ok;) {
-		int32_t p = a[i].partition;
-		l = snprintf(tmp, sizeof(tmp), "%s\"%d\":[", i ? "]," : "", (int)p);
-		ok &= gb_put(&g, tmp, (size_t)l);
-		bool first = true;
-		while (i < n && a[i].partition == p && ok) {
-			size_t j = i;
-			while (j + 1 < n && a[j + 1].partition == p && a[j + 1].offset == a[j].offset + 1)
-				j++;
-			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]", first ? "" : ",",
-				     a[i].offset, a[j].offset);
-			ok &= gb_put(&g, tmp, (size_t)l);
-			first = false;
-			i = j + 1;
-		}
-	}
-	ok &= gb_put(&g, n ? "]}}\n" : "}}\n", n ? 4 : 3);
+	ok &= put_offsets(&g, a, n, st->ep.topics.p, st->ep.topics.len, st->ep.n_topics);
+	ok &= gb_put(&g, "}}\n", 3);
 	if (ok) {
 		ssize_t wr = write(s->txn_log, g.p, g.len);
 		(void)wr;
@@ -726,19 +831,57 @@ static bool per_record(rd_kafka_resp_err_t e)
 	}
 }
 
+/* Records a delivered message's (topic, partition, offset) in the epoch's
+ * runs, merged with the previous run when it continues it (reports come in
+ * batches per partition). 0, -ENOMEM or -E2BIG past the limits. */
+static int note_offset(struct run_set *rs, const rd_kafka_message_t *m)
+{
+	const char *name = rd_kafka_topic_name(m->rkt);
+	uint32_t t = rs->last_topic;
+	if (t >= rs->n_topics || strcmp(name_at(rs->topics.p, rs->topics.len, t), name) != 0) {
+		size_t off = 0;
+		for (t = 0; t < rs->n_topics; t++, off += strlen(rs->topics.p + off) + 1)
+			if (strcmp(rs->topics.p + off, name) == 0)
+				break;
+		if (t == rs->n_topics) {
+			if (rs->n_topics == KS_EPOCH_TOPICS_MAX)
+				return -E2BIG;
+			if (!gb_put(&rs->topics, name, strlen(name) + 1))
+				return -ENOMEM;
+			rs->n_topics++;
+		}
+		rs->last_topic = t;
+	}
+	size_t n = rs->runs.len / sizeof(struct epoch_run);
+	struct epoch_run *a = (struct epoch_run *)rs->runs.p;
+	if (n && a[n - 1].topic == t && a[n - 1].partition == m->partition &&
+	    a[n - 1].last + 1 == m->offset) {
+		a[n - 1].last = m->offset;
+		return 0;
+	}
+	if (n >= KS_EPOCH_RUNS_MAX)
+		return -E2BIG;
+	struct epoch_run r = {t, m->partition, m->offset, m->offset};
+	return gb_put(&rs->runs, &r, sizeof(r)) ? 0 : -ENOMEM;
+}
+
 static void delivered(struct sl_worker *w, struct sl_nodeinst *ni, struct ksink_state *st,
 		      const rd_kafka_message_t *m)
 {
 	const struct ksink_conf *c = ni->node->conf;
-	const struct ksink_shared *s = ni->node->shared;
 	SL_ASSERT(st->inflight > 0);
 	st->inflight--;
 	if (!m->err) {
 		st->delivered++;
-		if (s->txn_log >= 0 && c->delivery == DELIVERY_EXACTLY_ONCE) {
-			struct delivered_at a = {m->partition, m->offset};
-			if (!gb_put(&st->offs, &a, sizeof(a)))
-				st->fatal = -ENOMEM;
+		if (c->delivery == DELIVERY_EXACTLY_ONCE) {
+			int rc = note_offset(&st->ep, m);
+			if (rc < 0 && !st->fatal) {
+				st->fatal = rc;
+				sl_worker_fail(w, ni, rc,
+					       "cannot record where the epoch's records landed (%u "
+					       "topics, %u runs at most)",
+					       KS_EPOCH_TOPICS_MAX, KS_EPOCH_RUNS_MAX);
+			}
 		}
 		return;
 	}
@@ -839,7 +982,7 @@ static int begin_txn(struct sl_worker *w, struct sl_nodeinst *ni, struct ksink_s
 	st->txn = TXN_OPEN;
 	st->epoch_records = 0;
 	st->epoch_seq++;
-	st->offs.len = 0;
+	run_set_reset(&st->ep);
 	st->txn_began_ns = sl_now_ns();
 	txn_log(s, "\"ev\":\"begin\",\"worker\":%u,\"tid\":\"%s\",\"seq\":%" PRIu64
 		   ",\"after\":%" PRIu64,
@@ -1305,7 +1448,7 @@ static void ksink_close(struct sl_worker *w, struct sl_nodeinst *ni)
 	mi_free(st->kbuf);
 	mi_free(st->ebuf);
 	mi_free(st->hold.p);
-	mi_free(st->offs.p);
+	run_set_free(&st->ep);
 	mi_free(st);
 	ni->state = NULL;
 }
@@ -1361,6 +1504,21 @@ static int ksink_snapshot(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 	sl_snap_u64(out, w->ckpt_id);
 	sl_snap_u64(out, st->epoch_records);
 	sl_snap_u64(out, (uint64_t)st->txn_began_ns);
+	/* Where the records are, for a restore that finds this transaction
+	 * aborted and produces them again (recover_txn). */
+	runs_normalize(&st->ep);
+	size_t n_runs = st->ep.runs.len / sizeof(struct epoch_run);
+	const struct epoch_run *runs = (const struct epoch_run *)st->ep.runs.p;
+	sl_snap_u32(out, st->ep.n_topics);
+	for (size_t off = 0; off < st->ep.topics.len; off += strlen(st->ep.topics.p + off) + 1)
+		sl_snap_str(out, st->ep.topics.p + off);
+	sl_snap_u32(out, (uint32_t)n_runs);
+	for (size_t i = 0; i < n_runs; i++) {
+		sl_snap_u32(out, runs[i].topic);
+		sl_snap_u32(out, (uint32_t)runs[i].partition);
+		sl_snap_u64(out, (uint64_t)runs[i].first);
+		sl_snap_u64(out, (uint64_t)runs[i].last);
+	}
 	st->txn = TXN_AWAIT;
 	st->await_id = w->ckpt_id;
 	pthread_mutex_lock(&s->lock);
@@ -1381,82 +1539,504 @@ static void ksink_committed(struct sl_worker *w, struct sl_nodeinst *ni, uint64_
 		release_held(w, ni, st);
 }
 
-/* The commit journal: after each commit, "<checkpoint id>" of the worker's
- * transactional.id, so a restore knows which pre-committed transactions
- * surely committed (coordinator thread). */
-static void journal_path(const struct ksink_shared *s, const char *sink, uint32_t worker,
-			 char *out, size_t cap)
+/*
+ * The commit journal of a worker's transactional.id (coordinator or control
+ * thread), two lines rewritten in place and fdatasync'ed before the caller
+ * goes on: "committing <id>" is written before rd_kafka_commit_transaction
+ * of checkpoint id is called, "committed <id>" once it returned. So at a
+ * restore of checkpoint N:
+ *   committed >= N             the commit surely happened;
+ *   committing < N             it was never attempted, fencing aborted it;
+ *   committing >= N > committed the process died inside the commit call:
+ *                              the broker may or may not have committed.
+ * A journal of an earlier version holds one number (the committed id).
+ */
+struct journal {
+	uint64_t committing, committed;
+};
+
+static void journal_path(const struct ksink_shared *s, const char *sink, uint32_t worker, char *out,
+			 size_t cap)
 {
 	snprintf(out, cap, "%.4000s/kafka-%s-w%u.committed", s->ckpt_dir, sink, worker);
 }
 
 static int journal_write(const struct ksink_shared *s, const char *sink, uint32_t worker,
-			 uint64_t id, char *err, size_t cap)
+			 const struct journal *j, char *err, size_t cap)
 {
-	char path[4200], line[32];
+	char path[4200], line[96];
 	journal_path(s, sink, worker, path, sizeof(path));
-	int n = snprintf(line, sizeof(line), "%020" PRIu64 "\n", id);
+	int n =
+	    snprintf(line, sizeof(line), "committing %020" PRIu64 "\ncommitted  %020" PRIu64 "\n",
+		     j->committing, j->committed);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	int rc = 0;
-	/* No fdatasync: the journal only tells a restore that a commit surely
-	 * happened. A process crash keeps the page cache; after a machine crash
-	 * a lost write can only make the restore report a commit as uncertain
-	 * (a false alarm), never hide a lost one. */
-	if (fd < 0 || pwrite(fd, line, (size_t)n, 0) != n) {
-		rc = -errno;
-		snprintf(err, cap, "writing %s: %s", path, strerror(errno));
+	/* Durable before the caller acts on it: the restore trusts both lines. */
+	if (fd < 0 || pwrite(fd, line, (size_t)n, 0) != n || fdatasync(fd) < 0) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, cap, "writing %s: %s", path, strerror(-rc));
 	}
 	if (fd >= 0)
 		close(fd);
 	return rc;
 }
 
-static uint64_t journal_read(const struct ksink_shared *s, const char *sink, uint32_t worker)
+static struct journal journal_read(const struct ksink_shared *s, const char *sink, uint32_t worker)
 {
-	char path[4200], line[32] = "";
+	char path[4200], buf[128] = "";
+	struct journal j = {0, 0};
 	journal_path(s, sink, worker, path, sizeof(path));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, line, sizeof(line) - 1);
+		return j;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
-	line[n] = '\0';
-	return strtoull(line, NULL, 10);
+		return j;
+	buf[n] = '\0';
+	unsigned long long a, b;
+	if (sscanf(buf, "committing %llu committed %llu", &a, &b) == 2) {
+		j.committing = a;
+		j.committed = b;
+	} else {
+		j.committing = j.committed = strtoull(buf, NULL, 10);
+	}
+	return j;
 }
 
-/* Restore, control thread: the restored checkpoint's pre-committed
- * transaction of an earlier run. It cannot be committed from here
- * (librdkafka cannot take over another instance's transaction); fencing the
- * transactional.id ends it: committed if the earlier run got that far,
- * aborted otherwise. */
-static int recover_txn(const struct sl_node *n, uint32_t worker, const char *tid, uint64_t id,
-		       uint64_t records, char *err, size_t cap)
+/* Where a restored transaction's records are (from its snapshot blob). */
+struct restored_txn {
+	uint32_t worker;
+	const char *tid;
+	uint64_t id, records;
+	bool have_runs; /* false: a blob of an earlier version */
+	struct run_set rs;
+};
+
+/* One (topic, partition) to read back: its runs are rs.runs[first..end). */
+struct rpart {
+	const char *topic;
+	int32_t partition;
+	size_t first, end, cur;
+	uint64_t n_read;
+	bool done;
+};
+
+/* Drains the recovery producer's queue (waiting up to wait_ms for a first event): delivery reports
+ * go to out; a failed one sets *fail. */
+static void drain_reports(rd_kafka_queue_t *q, int wait_ms, struct run_set *out,
+			  uint64_t *delivered, int *fail, char *err, size_t cap)
+{
+	rd_kafka_event_t *ev;
+	while ((ev = rd_kafka_queue_poll(q, wait_ms)) != NULL) {
+		wait_ms = 0;
+		if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DR) {
+			const rd_kafka_message_t *m;
+			while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+				if (m->err) {
+					if (!*fail)
+						snprintf(err, cap, "delivery failed: %s",
+							 rd_kafka_err2str(m->err));
+					*fail = -EIO;
+				} else {
+					(*delivered)++;
+					if (note_offset(out, m) < 0)
+						*fail = -ENOMEM;
+				}
+			}
+		} else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ERROR &&
+			   rd_kafka_event_error_is_fatal(ev)) {
+			if (!*fail)
+				snprintf(err, cap, "producer: %s", rd_kafka_event_error_string(ev));
+			*fail = -EIO;
+		}
+		rd_kafka_event_destroy(ev);
+	}
+}
+
+/* Produces one record read back, as it was, in the recovery transaction. */
+static int reproduce_one(rd_kafka_t *rk, rd_kafka_queue_t *q, const rd_kafka_message_t *m,
+			 struct run_set *out, uint64_t *delivered, int *fail, char *err, size_t cap)
+{
+	rd_kafka_headers_t *hdrs = NULL, *copy = NULL;
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+		copy = rd_kafka_headers_copy(hdrs);
+	rd_kafka_timestamp_type_t tt;
+	int64_t ts = rd_kafka_message_timestamp(m, &tt);
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_producev(
+		    rk, RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
+		    RD_KAFKA_V_PARTITION(m->partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+		    RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(copy),
+		    RD_KAFKA_V_END);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return 0; /* the headers belong to librdkafka now */
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			snprintf(err, cap, "produce: %s", rd_kafka_err2str(e));
+			break;
+		}
+		/* Full: reports free room. */
+		drain_reports(q, 100, out, delivered, fail, err, cap);
+		if (*fail)
+			break;
+	}
+	if (copy)
+		rd_kafka_headers_destroy(copy);
+	return -EIO;
+}
+
+/* Reads the restored transaction's records back (read_uncommitted: an
+ * aborted transaction's records stay visible, control records are skipped)
+ * and produces them in one transaction of "<tid>-recover", committed before
+ * returning. The journal then says the checkpoint is committed. Control
+ * thread, before the workers start. 0 or a negative errno with err. */
+static int reproduce(const struct sl_node *n, const struct restored_txn *t, char *err, size_t cap)
 {
 	const struct ksink_conf *c = n->conf;
 	struct ksink_shared *s = n->shared;
-	uint64_t j = journal_read(s, n->name, worker);
-	bool sure = j >= id;
-	rd_kafka_t *rk = new_producer(n, tid, err, cap);
+	size_t n_runs = t->rs.runs.len / sizeof(struct epoch_run);
+	const struct epoch_run *runs = (const struct epoch_run *)t->rs.runs.p;
+	char rtid[KS_TID_MAX + 16];
+	snprintf(rtid, sizeof(rtid), "%s-recover", t->tid);
+	int rc = 0;
+	struct rpart *parts = mi_calloc(n_runs ? n_runs : 1, sizeof(*parts));
+	struct run_set out = {0};
+	rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new((int)n_runs + 1);
+	rd_kafka_t *rkc = NULL, *rk = NULL;
+	rd_kafka_queue_t *q = NULL;
+	uint64_t n_read = 0, delivered = 0;
+	int fail = 0;
+	if (!parts) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t n_parts = 0;
+	for (size_t i = 0; i < n_runs;) {
+		struct rpart *p = &parts[n_parts++];
+		p->topic = name_at(t->rs.topics.p, t->rs.topics.len, runs[i].topic);
+		p->partition = runs[i].partition;
+		p->first = p->cur = i;
+		while (i < n_runs && runs[i].topic == runs[p->first].topic &&
+		       runs[i].partition == p->partition)
+			i++;
+		p->end = i;
+		rd_kafka_topic_partition_list_add(tpl, p->topic, p->partition)->offset =
+		    runs[p->first].first;
+	}
+	char group[SL_NAME_MAX + 32];
+	snprintf(group, sizeof(group), "sluice-recover-%s", n->name);
+	const char *first[] = {"auto.offset.reset", "error", NULL};
+	const char *last[] = {"group.id", group,
+			      "enable.auto.commit", "false",
+			      "enable.auto.offset.store", "false",
+			      "enable.partition.eof", "true",
+			      "isolation.level", "read_uncommitted",
+			      NULL};
+	rd_kafka_conf_t *cconf =
+	    sl_kafka_conf(c->brokers, &s->props, first, last, n->name, err, cap);
+	if (!cconf) {
+		rc = -EINVAL;
+		goto out;
+	}
+	char msg[512];
+	rkc = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, msg, sizeof(msg));
+	if (!rkc) {
+		rd_kafka_conf_destroy(cconf);
+		snprintf(err, cap, "cannot create the recovery consumer: %s", msg);
+		rc = -EINVAL;
+		goto out;
+	}
+	rd_kafka_poll_set_consumer(rkc);
+	rd_kafka_resp_err_t ae = rd_kafka_assign(rkc, tpl);
+	if (ae) {
+		snprintf(err, cap, "recovery consumer: assign: %s", rd_kafka_err2str(ae));
+		rc = -EIO;
+		goto out;
+	}
+	rk = new_producer(n, rtid, err, cap);
+	if (!rk) {
+		rc = -EINVAL;
+		goto out;
+	}
+	q = rd_kafka_queue_get_main(rk);
+	/* Fences (aborts) what an earlier, interrupted recovery left open. */
+	rc = init_txn(rk, NULL, c->transaction_timeout_ms, err, cap);
+	if (rc < 0)
+		goto out;
+	rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
+	if (e) {
+		snprintf(err, cap, "begin_transaction (%s): %s", rtid, rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		rc = -EIO;
+		goto out;
+	}
+	/* Within the transaction's lifetime, with room for the commit. */
+	int64_t until = sl_now_ns() + c->transaction_timeout_ms * 700000;
+	size_t n_done = 0;
+	while (n_done < n_parts && rc == 0) {
+		if (sl_now_ns() > until) {
+			snprintf(err, cap,
+				 "reading the records back took too long (%" PRIu64 " of %" PRIu64
+				 " read)",
+				 n_read, t->records);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rkc, 200);
+		drain_reports(q, 0, &out, &delivered, &fail, err, cap);
+		if (fail) {
+			rc = fail;
+			if (m)
+				rd_kafka_message_destroy(m);
+			break;
+		}
+		if (!m)
+			continue;
+		struct rpart *p = NULL;
+		if (m->rkt) {
+			const char *tn = rd_kafka_topic_name(m->rkt);
+			for (size_t i = 0; i < n_parts && !p; i++)
+				if (parts[i].partition == m->partition &&
+				    strcmp(parts[i].topic, tn) == 0)
+					p = &parts[i];
+		}
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if (p && !p->done) {
+				snprintf(err, cap,
+					 "%s [%d]: the log ends at %" PRId64
+					 " before offset %" PRId64 " of the transaction",
+					 p->topic, (int)p->partition, m->offset, runs[p->cur].last);
+				rc = -ENODATA;
+			}
+		} else if (m->err) {
+			/* Offsets gone (retention) or a fatal error end it; others are retried
+			 * by librdkafka. */
+			if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+			    m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+			    m->err == RD_KAFKA_RESP_ERR__FATAL ||
+			    m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			    m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
+				snprintf(err, cap, "reading %s [%d] back: %s", p ? p->topic : "?",
+					 (int)m->partition, rd_kafka_message_errstr(m));
+				rc = -EIO;
+			}
+		} else if (p && !p->done) {
+			while (p->cur < p->end && runs[p->cur].last < m->offset)
+				p->cur++;
+			if (p->cur < p->end && m->offset >= runs[p->cur].first) {
+				rc = reproduce_one(rk, q, m, &out, &delivered, &fail, err, cap);
+				p->n_read++;
+				n_read++;
+			}
+			if (p->cur == p->end ||
+			    (p->cur == p->end - 1 && m->offset >= runs[p->cur].last)) {
+				p->done = true;
+				n_done++;
+			}
+		}
+		rd_kafka_message_destroy(m);
+	}
+	if (rc == 0 && n_read != t->records) {
+		snprintf(err, cap,
+			 "read %" PRIu64 " records back where the transaction had %" PRIu64, n_read,
+			 t->records);
+		rc = -EIO;
+	}
+	/* Every delivery report served before the commit: in event mode its
+	 * flush waits for the queue to empty without serving it. */
+	while (rc == 0 && delivered < n_read) {
+		if (sl_now_ns() > until) {
+			snprintf(err, cap,
+				 "waiting for delivery reports took too long (%" PRIu64
+				 " of %" PRIu64 ")",
+				 delivered, n_read);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		drain_reports(q, 100, &out, &delivered, &fail, err, cap);
+		rc = fail;
+	}
+	if (rc == 0) {
+		for (int attempt = 0; attempt < KS_COMMIT_ATTEMPTS; attempt++) {
+			e = rd_kafka_commit_transaction(rk, 10000);
+			if (!e) {
+				rc = 0;
+				break;
+			}
+			snprintf(err, cap, "commit_transaction (%s): %s", rtid,
+				 rd_kafka_error_string(e));
+			bool retry = rd_kafka_error_is_retriable(e) ||
+				     rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+			rd_kafka_error_destroy(e);
+			rc = -EIO;
+			if (!retry)
+				break;
+		}
+	} else if (rk) {
+		e = rd_kafka_abort_transaction(rk, 5000);
+		if (e)
+			rd_kafka_error_destroy(e);
+	}
+	if (rc == 0) {
+		runs_normalize(&out);
+		if (s->txn_log >= 0) {
+			struct growbuf g = {0};
+			char tmp[512];
+			int l =
+			    snprintf(tmp, sizeof(tmp),
+				     "\"ev\":\"reproduce\",\"worker\":%u,\"tid\":\"%s\",\"rtid\":"
+				     "\"%s\",\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64
+				     ",\"delivered\":%" PRIu64 ",\"partitions\":{",
+				     t->worker, t->tid, rtid, t->id, n_read, delivered);
+			bool ok = gb_put(&g, tmp, (size_t)l);
+			for (size_t i = 0; i < n_parts; i++) {
+				l = snprintf(tmp, sizeof(tmp), "%s\"%s%s%d\":%" PRIu64,
+					     i ? "," : "", t->rs.n_topics > 1 ? parts[i].topic : "",
+					     t->rs.n_topics > 1 ? ":" : "", (int)parts[i].partition,
+					     parts[i].n_read);
+				ok &= gb_put(&g, tmp, (size_t)l);
+			}
+			ok &= gb_put(&g, "},\"offsets\":{", 13);
+			ok &= put_offsets(&g, (const struct epoch_run *)out.runs.p,
+					  out.runs.len / sizeof(struct epoch_run), out.topics.p,
+					  out.topics.len, out.n_topics);
+			ok &= gb_put(&g, "}", 1);
+			if (ok)
+				txn_log_long(s, &g);
+			mi_free(g.p);
+		}
+		struct journal j = {t->id, t->id};
+		char jerr[4400];
+		int jrc = journal_write(s, n->name, t->worker, &j, jerr, sizeof(jerr));
+		txn_log(s,
+			"\"ev\":\"recover_commit\",\"worker\":%u,\"tid\":\"%s\",\"rtid\":\"%s\","
+			"\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64 ",\"journal\":%s",
+			t->worker, t->tid, rtid, t->id, n_read, jrc == 0 ? "true" : "false");
+		if (jrc < 0) {
+			/* Committed, but a later restore would produce the rows again. */
+			snprintf(err, cap, "%s", jerr);
+			rc = jrc;
+		}
+	}
+out:
+	if (q)
+		rd_kafka_queue_destroy(q);
+	if (rk)
+		rd_kafka_destroy(rk);
+	if (rkc) {
+		rd_kafka_consumer_close(rkc);
+		rd_kafka_destroy(rkc);
+	}
+	rd_kafka_topic_partition_list_destroy(tpl);
+	run_set_free(&out);
+	mi_free(parts);
+	return rc;
+}
+
+/* Restore, control thread: the restored checkpoint's pre-committed
+ * transaction of an earlier run. librdkafka cannot take over another
+ * instance's transaction, so its transactional.id is fenced, which ends it:
+ * committed if the broker got that far, aborted otherwise. Unless the
+ * journal says it committed, its records are read back and produced again in
+ * a recovery transaction (reproduce); see the rule at struct journal and in
+ * the file's header. */
+static int recover_txn(const struct sl_node *n, const struct restored_txn *t, char *err, size_t cap)
+{
+	const struct ksink_conf *c = n->conf;
+	struct ksink_shared *s = n->shared;
+	struct journal j = journal_read(s, n->name, t->worker);
+	bool sure = j.committed >= t->id;
+	bool unsure = !sure && j.committing >= t->id; /* died inside the commit call */
+	rd_kafka_t *rk = new_producer(n, t->tid, err, cap);
 	if (!rk)
 		return -EINVAL;
 	int rc = init_txn(rk, NULL, c->transaction_timeout_ms, err, cap);
 	rd_kafka_destroy(rk);
-	txn_log(s, "\"ev\":\"fence\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64
-		   ",\"records\":%" PRIu64 ",\"journal\":%" PRIu64 ",\"committed\":%s,\"ok\":%s",
-		worker, tid, id, records, j, sure ? "true" : "false", rc == 0 ? "true" : "false");
-	if (rc < 0)
+	txn_log(s,
+		"\"ev\":\"fence\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64
+		",\"records\":%" PRIu64 ",\"journal\":%" PRIu64 ",\"committing\":%" PRIu64
+		",\"committed\":%s,\"ambiguous\":%s,\"ok\":%s",
+		t->worker, t->tid, t->id, t->records, j.committed, j.committing,
+		sure ? "true" : "false", unsure ? "true" : "false", rc == 0 ? "true" : "false");
+	if (rc < 0 || sure || t->records == 0)
 		return rc;
-	if (!sure && records > 0)
+	if (!t->have_runs) {
 		sl_log(SL_LOG_ERROR, -1, n->name,
 		       "msg=\"the restored checkpoint's Kafka transaction was not known to be "
-		       "committed when the earlier run stopped; librdkafka cannot resume it, so it "
-		       "was ended by fencing: if its commit had not reached the broker, its rows "
-		       "are aborted and NOT written again (read_committed consumers miss them; "
-		       "they remain in the log as aborted records)\" transactional_id=%s "
-		       "checkpoint=%" PRIu64 " rows=%" PRIu64 " journal=%" PRIu64,
-		       tid, id, records, j);
+		       "committed and its snapshot (an earlier version) does not say where its "
+		       "records are: they are NOT written again\" transactional_id=%s "
+		       "checkpoint=%" PRIu64 " rows=%" PRIu64,
+		       t->tid, t->id, t->records);
+		return 0;
+	}
+	if (unsure)
+		sl_log(SL_LOG_WARN, -1, n->name,
+		       "msg=\"the earlier run died inside the commit of the restored checkpoint's "
+		       "Kafka transaction; whether the broker committed it cannot be known here, "
+		       "so its rows are produced again: if it had committed, read_committed "
+		       "consumers see them twice (same event ids)\" transactional_id=%s "
+		       "checkpoint=%" PRIu64 " rows=%" PRIu64,
+		       t->tid, t->id, t->records);
+	else
+		sl_log(SL_LOG_WARN, -1, n->name,
+		       "msg=\"the restored checkpoint's Kafka transaction was never committed "
+		       "(fencing aborted it): producing its rows again\" transactional_id=%s "
+		       "checkpoint=%" PRIu64 " rows=%" PRIu64,
+		       t->tid, t->id, t->records);
+	rc = reproduce(n, t, err, cap);
+	if (rc < 0) {
+		char e2[1024];
+		snprintf(e2, sizeof(e2), "%s", err);
+		snprintf(err, cap,
+			 "sink '%s': checkpoint %" PRIu64 "'s Kafka transaction %s (%" PRIu64
+			 " rows) was aborted by fencing and could not be produced again: %s",
+			 n->name, t->id, t->tid, t->records, e2);
+		txn_log(s,
+			"\"ev\":\"recover_failed\",\"worker\":%u,\"tid\":\"%s\",\"ckpt\":%" PRIu64,
+			t->worker, t->tid, t->id);
+		return rc;
+	}
+	sl_log(SL_LOG_INFO, -1, n->name,
+	       "msg=\"the restored checkpoint's Kafka rows were produced again and committed\" "
+	       "transactional_id=%s-recover checkpoint=%" PRIu64 " rows=%" PRIu64,
+	       t->tid, t->id, t->records);
+	return 0;
+}
+
+/* The runs of a snapshot blob into t (have_runs false for a blob of an
+ * earlier version, which ends before them). 0 or -EINVAL. */
+static int read_runs(struct restored_txn *t, struct sl_snapread r)
+{
+	if (sl_snapread_done(&r))
+		return 0;
+	uint32_t n_topics = sl_snapread_u32(&r);
+	if (r.bad || n_topics > KS_EPOCH_TOPICS_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n_topics && !r.bad; i++) {
+		char name[KS_TOPIC_MAX + 1];
+		sl_snapread_str(&r, name, sizeof(name));
+		if (!gb_put(&t->rs.topics, name, strlen(name) + 1))
+			return -ENOMEM;
+	}
+	t->rs.n_topics = n_topics;
+	uint32_t n_runs = sl_snapread_u32(&r);
+	if (r.bad || n_runs > KS_EPOCH_RUNS_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n_runs && !r.bad; i++) {
+		struct epoch_run run;
+		run.topic = sl_snapread_u32(&r);
+		run.partition = (int32_t)sl_snapread_u32(&r);
+		run.first = (int64_t)sl_snapread_u64(&r);
+		run.last = (int64_t)sl_snapread_u64(&r);
+		if (run.topic >= n_topics || run.first > run.last || run.first < 0)
+			return -EINVAL;
+		if (!gb_put(&t->rs.runs, &run, sizeof(run)))
+			return -ENOMEM;
+	}
+	if (!sl_snapread_done(&r))
+		return -EINVAL;
+	t->have_runs = true;
 	return 0;
 }
 
@@ -1484,7 +2064,8 @@ static int ksink_commit(const struct sl_node *n, const struct sl_blob *blob, int
 		if (!restoring)
 			return 0;
 		tid_of(tid, sizeof(tid), s->job, n->name, worker);
-		return recover_txn(n, worker, tid, 0, 0, err, cap);
+		struct restored_txn t = {.worker = worker, .tid = tid};
+		return recover_txn(n, &t, err, cap);
 	}
 	sl_snapread_str(&r, tid, sizeof(tid));
 	uint64_t id = sl_snapread_u64(&r);
@@ -1494,6 +2075,7 @@ static int ksink_commit(const struct sl_node *n, const struct sl_blob *blob, int
 		snprintf(err, cap, "sink '%s': damaged transaction record", n->name);
 		return -EINVAL;
 	}
+	const struct sl_snapread where = r; /* the runs (read on a restore only) */
 	pthread_mutex_lock(&s->lock);
 	rd_kafka_t *rk = s->rk[worker];
 	if (!rk || s->await[worker] != id) {
@@ -1506,7 +2088,30 @@ static int ksink_commit(const struct sl_node *n, const struct sl_blob *blob, int
 				 n->name, worker, id);
 			return -EINVAL;
 		}
-		return recover_txn(n, worker, tid, id, records, err, cap);
+		struct restored_txn t = {.worker = worker, .tid = tid, .id = id, .records = records};
+		int rc = read_runs(&t, where);
+		if (rc == 0)
+			rc = recover_txn(n, &t, err, cap);
+		else
+			snprintf(err, cap, "sink '%s': damaged transaction record (its offsets)",
+				 n->name);
+		run_set_free(&t.rs);
+		return rc;
+	}
+	/* Durable before the call: a restore that finds "committing" without
+	 * "committed" knows the process died inside it (the ambiguous case);
+	 * without it, that the commit was never attempted. */
+	struct journal j = journal_read(s, n->name, worker);
+	j.committing = id;
+	char jerr[4400];
+	if (journal_write(s, n->name, worker, &j, jerr, sizeof(jerr)) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		snprintf(err, cap,
+			 "sink '%s': checkpoint %" PRIu64 ": cannot journal the commit of Kafka "
+			 "transaction %s, so it is not committed (a restore produces its rows "
+			 "again): %.3000s",
+			 n->name, id, tid, jerr);
+		return -EIO;
 	}
 	int rc = 0;
 	char why[512] = "";
@@ -1550,10 +2155,11 @@ static int ksink_commit(const struct sl_node *n, const struct sl_blob *blob, int
 			 n->name, id, tid, records, why);
 		return rc;
 	}
-	/* The commit happened: a journal that cannot be written only makes a
-	 * later restore report this commit as uncertain. */
-	char jerr[4400];
-	if (journal_write(s, n->name, worker, id, jerr, sizeof(jerr)) < 0) {
+	/* The commit happened: a journal that cannot be written makes a later
+	 * restore of this checkpoint treat the commit as uncertain (it then
+	 * produces the rows again: duplicates, reported). */
+	j.committed = id;
+	if (journal_write(s, n->name, worker, &j, jerr, sizeof(jerr)) < 0) {
 		char q[600];
 		sl_log(SL_LOG_WARN, -1, n->name,
 		       "msg=\"cannot record the commit in the journal\" reason=%s",
