@@ -18,6 +18,7 @@
 #include "connectors/kafka/conf.h"
 #include "core/checkpoint.h"
 #include "core/engine.h"
+#include "core/growbuf.h"
 #include "core/job.h"
 #include "core/log.h"
 #include "core/value.h"
@@ -206,41 +207,10 @@ struct ksink_shared {
 
 enum { TXN_NONE, TXN_OPEN, TXN_AWAIT };
 
-struct growbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static bool gb_reserve(struct growbuf *g, size_t n)
-{
-	if (g->cap - g->len >= n)
-		return true;
-	size_t cap = g->cap ? g->cap : 64 * 1024;
-	while (cap - g->len < n)
-		cap *= 2;
-	char *p = mi_realloc(g->p, cap);
-	if (!p)
-		return false;
-	g->p = p;
-	g->cap = cap;
-	return true;
-}
-
-static bool gb_put(struct growbuf *g, const void *s, size_t n)
-{
-	if (n == 0)
-		return true; /* s may be NULL (no topic, no key) */
-	if (!gb_reserve(g, n))
-		return false;
-	memcpy(g->p + g->len, s, n);
-	g->len += n;
-	return true;
-}
-
 /* Runs of offsets and the names of their topics. */
 struct run_set {
-	struct growbuf runs;   /* struct epoch_run, in delivery order until normalized */
-	struct growbuf topics; /* topic names, NUL-terminated, in a row */
+	struct sl_growbuf runs;   /* struct epoch_run, in delivery order until normalized */
+	struct sl_growbuf topics; /* topic names, NUL-terminated, in a row */
 	uint32_t n_topics;
 	uint32_t last_topic; /* index of the last noted topic */
 };
@@ -298,7 +268,7 @@ struct ksink_state {
 	uint64_t epoch_records;
 	uint64_t epoch_seq;
 	int64_t txn_began_ns;
-	struct growbuf hold; /* struct held + bytes, in order */
+	struct sl_growbuf hold; /* struct held + bytes, in order */
 	uint32_t n_held;
 	bool holding; /* counted in w->holds */
 	/* exactly_once: where the epoch's records landed, for a restore that
@@ -337,7 +307,7 @@ static void txn_log(const struct ksink_shared *s, const char *fmt, ...)
 }
 
 /* An event of any length (txn_log's are short): g holds its fields. */
-static void txn_log_long(const struct ksink_shared *s, const struct growbuf *g)
+static void txn_log_long(const struct ksink_shared *s, const struct sl_growbuf *g)
 {
 	struct timespec mono, wall;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -347,9 +317,9 @@ static void txn_log_long(const struct ksink_shared *s, const struct growbuf *g)
 			 "{\"t_mono_ns\":%" PRId64 ",\"t_wall_ns\":%" PRId64 ",\"pid\":%d,",
 			 (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec,
 			 (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec, (int)getpid());
-	struct growbuf line = {0};
-	if (gb_put(&line, head, (size_t)l) && gb_put(&line, g->p, g->len) &&
-	    gb_put(&line, "}\n", 2)) {
+	struct sl_growbuf line = {0};
+	if (sl_growbuf_put(&line, head, (size_t)l) && sl_growbuf_put(&line, g->p, g->len) &&
+	    sl_growbuf_put(&line, "}\n", 2)) {
 		ssize_t wr = write(s->txn_log, line.p, line.len); /* one write: lines never mix */
 		(void)wr;
 	}
@@ -397,7 +367,7 @@ static const char *name_at(const char *names, size_t len, uint32_t idx)
 
 /* Appends one partition's runs as "key":[[a,b],…] (key: the partition, or
  * "topic:partition" when the epoch wrote several topics). */
-static bool put_offsets(struct growbuf *g, const struct epoch_run *a, size_t n, const char *topics,
+static bool put_offsets(struct sl_growbuf *g, const struct epoch_run *a, size_t n, const char *topics,
 			size_t topics_len, uint32_t n_topics)
 {
 	char tmp[512];
@@ -410,17 +380,17 @@ static bool put_offsets(struct growbuf *g, const struct epoch_run *a, size_t n, 
 		else
 			l = snprintf(tmp, sizeof(tmp), "%s\"%d\":[", i ? "]," : "",
 				     (int)a[i].partition);
-		ok &= gb_put(g, tmp, (size_t)l);
+		ok &= sl_growbuf_put(g, tmp, (size_t)l);
 		size_t j = i;
 		for (; j < n && a[j].topic == a[i].topic && a[j].partition == a[i].partition; j++) {
 			l = snprintf(tmp, sizeof(tmp), "%s[%" PRId64 ",%" PRId64 "]",
 				     j > i ? "," : "", a[j].first, a[j].last);
-			ok &= gb_put(g, tmp, (size_t)l);
+			ok &= sl_growbuf_put(g, tmp, (size_t)l);
 		}
 		i = j;
 	}
 	if (n)
-		ok &= gb_put(g, "]", 1);
+		ok &= sl_growbuf_put(g, "]", 1);
 	return ok;
 }
 
@@ -434,7 +404,7 @@ static void txn_log_precommit(const struct ksink_shared *s, struct ksink_state *
 		return;
 	size_t n = st->ep.runs.len / sizeof(struct epoch_run);
 	const struct epoch_run *a = (const struct epoch_run *)st->ep.runs.p;
-	struct growbuf g = {0};
+	struct sl_growbuf g = {0};
 	char tmp[256];
 	struct timespec mono, wall;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -444,14 +414,14 @@ static void txn_log_precommit(const struct ksink_shared *s, struct ksink_state *
 			 ",\"pid\":%d,\"ev\":\"precommit\",\"worker\":%u,\"tid\":\"",
 			 (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec,
 			 (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec, (int)getpid(), worker);
-	bool ok = gb_put(&g, tmp, (size_t)l) && gb_put(&g, st->tid, strlen(st->tid));
+	bool ok = sl_growbuf_put(&g, tmp, (size_t)l) && sl_growbuf_put(&g, st->tid, strlen(st->tid));
 	l = snprintf(tmp, sizeof(tmp),
 		     "\",\"ckpt\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"records\":%" PRIu64
 		     ",\"offsets\":{",
 		     id, st->epoch_seq, st->epoch_records);
-	ok &= gb_put(&g, tmp, (size_t)l);
+	ok &= sl_growbuf_put(&g, tmp, (size_t)l);
 	ok &= put_offsets(&g, a, n, st->ep.topics.p, st->ep.topics.len, st->ep.n_topics);
-	ok &= gb_put(&g, "}}\n", 3);
+	ok &= sl_growbuf_put(&g, "}}\n", 3);
 	if (ok) {
 		ssize_t wr = write(s->txn_log, g.p, g.len);
 		(void)wr;
@@ -846,7 +816,7 @@ static int note_offset(struct run_set *rs, const rd_kafka_message_t *m)
 		if (t == rs->n_topics) {
 			if (rs->n_topics == KS_EPOCH_TOPICS_MAX)
 				return -E2BIG;
-			if (!gb_put(&rs->topics, name, strlen(name) + 1))
+			if (!sl_growbuf_put(&rs->topics, name, strlen(name) + 1))
 				return -ENOMEM;
 			rs->n_topics++;
 		}
@@ -862,7 +832,7 @@ static int note_offset(struct run_set *rs, const rd_kafka_message_t *m)
 	if (n >= KS_EPOCH_RUNS_MAX)
 		return -E2BIG;
 	struct epoch_run r = {t, m->partition, m->offset, m->offset};
-	return gb_put(&rs->runs, &r, sizeof(r)) ? 0 : -ENOMEM;
+	return sl_growbuf_put(&rs->runs, &r, sizeof(r)) ? 0 : -ENOMEM;
 }
 
 static void delivered(struct sl_worker *w, struct sl_nodeinst *ni, struct ksink_state *st,
@@ -1094,13 +1064,13 @@ static int hold_row(struct sl_worker *w, struct sl_nodeinst *ni, struct ksink_st
 	const struct ksink_conf *c = ni->node->conf;
 	struct held h = {topic ? (uint32_t)strlen(topic) : 0, (uint32_t)klen, (uint32_t)vlen,
 			 (uint32_t)elen, has_key};
-	if (!gb_reserve(&st->hold, sizeof(h) + h.topic_len + klen + vlen + elen))
+	if (!sl_growbuf_reserve(&st->hold, sizeof(h) + h.topic_len + klen + vlen + elen))
 		return -ENOMEM;
-	gb_put(&st->hold, &h, sizeof(h));
-	gb_put(&st->hold, topic, h.topic_len);
-	gb_put(&st->hold, key, klen);
-	gb_put(&st->hold, val, vlen);
-	gb_put(&st->hold, eid, elen);
+	sl_growbuf_put(&st->hold, &h, sizeof(h));
+	sl_growbuf_put(&st->hold, topic, h.topic_len);
+	sl_growbuf_put(&st->hold, key, klen);
+	sl_growbuf_put(&st->hold, val, vlen);
+	sl_growbuf_put(&st->hold, eid, elen);
 	st->n_held++;
 	if (st->hold.len >= (uint64_t)c->hold_bytes)
 		hold_on(w, st, true); /* sources pause until the commit */
@@ -1881,7 +1851,7 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 	if (rc == 0) {
 		runs_normalize(&out);
 		if (s->txn_log >= 0) {
-			struct growbuf g = {0};
+			struct sl_growbuf g = {0};
 			char tmp[512];
 			int l =
 			    snprintf(tmp, sizeof(tmp),
@@ -1889,19 +1859,19 @@ static int reproduce(const struct sl_node *n, const struct restored_txn *t, char
 				     "\"%s\",\"ckpt\":%" PRIu64 ",\"records\":%" PRIu64
 				     ",\"delivered\":%" PRIu64 ",\"partitions\":{",
 				     t->worker, t->tid, rtid, t->id, n_read, delivered);
-			bool ok = gb_put(&g, tmp, (size_t)l);
+			bool ok = sl_growbuf_put(&g, tmp, (size_t)l);
 			for (size_t i = 0; i < n_parts; i++) {
 				l = snprintf(tmp, sizeof(tmp), "%s\"%s%s%d\":%" PRIu64,
 					     i ? "," : "", t->rs.n_topics > 1 ? parts[i].topic : "",
 					     t->rs.n_topics > 1 ? ":" : "", (int)parts[i].partition,
 					     parts[i].n_read);
-				ok &= gb_put(&g, tmp, (size_t)l);
+				ok &= sl_growbuf_put(&g, tmp, (size_t)l);
 			}
-			ok &= gb_put(&g, "},\"offsets\":{", 13);
+			ok &= sl_growbuf_put(&g, "},\"offsets\":{", 13);
 			ok &= put_offsets(&g, (const struct epoch_run *)out.runs.p,
 					  out.runs.len / sizeof(struct epoch_run), out.topics.p,
 					  out.topics.len, out.n_topics);
-			ok &= gb_put(&g, "}", 1);
+			ok &= sl_growbuf_put(&g, "}", 1);
 			if (ok)
 				txn_log_long(s, &g);
 			mi_free(g.p);
@@ -2016,7 +1986,7 @@ static int read_runs(struct restored_txn *t, struct sl_snapread r)
 	for (uint32_t i = 0; i < n_topics && !r.bad; i++) {
 		char name[KS_TOPIC_MAX + 1];
 		sl_snapread_str(&r, name, sizeof(name));
-		if (!gb_put(&t->rs.topics, name, strlen(name) + 1))
+		if (!sl_growbuf_put(&t->rs.topics, name, strlen(name) + 1))
 			return -ENOMEM;
 	}
 	t->rs.n_topics = n_topics;
@@ -2031,7 +2001,7 @@ static int read_runs(struct restored_txn *t, struct sl_snapread r)
 		run.last = (int64_t)sl_snapread_u64(&r);
 		if (run.topic >= n_topics || run.first > run.last || run.first < 0)
 			return -EINVAL;
-		if (!gb_put(&t->rs.runs, &run, sizeof(run)))
+		if (!sl_growbuf_put(&t->rs.runs, &run, sizeof(run)))
 			return -ENOMEM;
 	}
 	if (!sl_snapread_done(&r))

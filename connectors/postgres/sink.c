@@ -18,6 +18,7 @@
 #include "connectors/postgres/pgoutput.h"
 #include "core/checkpoint.h"
 #include "core/engine.h"
+#include "core/growbuf.h"
 #include "core/job.h"
 #include "core/keygroup.h"
 #include "core/log.h"
@@ -174,54 +175,19 @@ struct pg_row {
 	uint32_t cond_off, cond_len; /* 'd': "(k1 = '…' AND …)", in cond */
 };
 
-struct growbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static bool gb_reserve(struct growbuf *g, size_t n)
-{
-	if (g->cap - g->len >= n)
-		return true;
-	size_t cap = g->cap ? g->cap : 64 * 1024;
-	while (cap - g->len < n)
-		cap *= 2;
-	char *p = mi_realloc(g->p, cap);
-	if (!p)
-		return false;
-	g->p = p;
-	g->cap = cap;
-	return true;
-}
-
-static bool gb_put(struct growbuf *g, const char *s, size_t n)
-{
-	if (!gb_reserve(g, n + 1))
-		return false;
-	memcpy(g->p + g->len, s, n);
-	g->len += n;
-	g->p[g->len] = '\0';
-	return true;
-}
-
-static bool gb_puts(struct growbuf *g, const char *s)
-{
-	return gb_put(g, s, strlen(s));
-}
-
 struct pgsink_state {
 	PGconn *conn;
 	struct sl_pg_poll poll;
 	/* pending rows (kept until their statement is acknowledged, for retries) */
 	struct pg_row *rows;
 	uint32_t n_rows, cap_rows;
-	struct growbuf keys, text, cond;
+	struct sl_growbuf keys, text, cond;
 	int64_t first_ns;
 	/* last change per key: open addressing over row index + 1 */
 	uint32_t *slots;
 	uint32_t cap_slots;
 	/* the flush's statement; method copy: its COPY data is text */
-	struct growbuf sql;
+	struct sl_growbuf sql;
 	/* method copy: "COPY stage FROM STDIN; INSERT … SELECT … FROM stage …;"
 	 * (append mode: COPY target FROM STDIN;); the stage's DDL (upsert
 	 * mode) and, exactly_once, "TRUNCATE stage;" (see open_copy) */
@@ -231,7 +197,7 @@ struct pgsink_state {
 	bool sql_stage; /* the flush's statement fills the stage */
 	/* method unnest: "::type[]" per column (NUL-separated, at cast_off),
 	 * and a cursor per row into its COPY line */
-	struct growbuf casts;
+	struct sl_growbuf casts;
 	uint32_t cast_off[SL_MAX_COLS];
 	uint32_t *cur;
 	uint32_t cap_cur;
@@ -247,7 +213,7 @@ struct pgsink_state {
 	/* Every statement of the open transaction with its COPY data (replayed
 	 * after a reconnect): records of u32 sql length, sql, NUL, u32 data
 	 * length, data. */
-	struct growbuf epoch;
+	struct sl_growbuf epoch;
 	uint64_t sent_rows;
 	uint64_t dead_rows;
 	struct sl_ratelimit rl;
@@ -358,16 +324,16 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	} else {
 		sl_pg_quote_ident(s->qtable, sizeof(s->qtable), c->table);
 	}
-	struct growbuf g = {0};
-	gb_puts(&g, "INSERT INTO ");
-	gb_puts(&g, s->qtable);
-	gb_puts(&g, " (");
+	struct sl_growbuf g = {0};
+	sl_growbuf_puts(&g, "INSERT INTO ");
+	sl_growbuf_puts(&g, s->qtable);
+	sl_growbuf_puts(&g, " (");
 	for (uint32_t i = 0; i < s->n_cols; i++) {
 		sl_pg_quote_ident(q1, sizeof(q1), s->cols[i].name);
-		gb_puts(&g, i ? ", " : "");
-		gb_puts(&g, q1);
+		sl_growbuf_puts(&g, i ? ", " : "");
+		sl_growbuf_puts(&g, q1);
 	}
-	gb_puts(&g, ") VALUES ");
+	sl_growbuf_puts(&g, ") VALUES ");
 	s->insert_head = strdup(g.p);
 	s->col_list = strndup(g.p + strlen("INSERT INTO  (") + strlen(s->qtable),
 			      g.len - strlen("INSERT INTO  () VALUES ") - strlen(s->qtable));
@@ -376,25 +342,25 @@ static int pgsink_prepare(struct sl_job *job, struct sl_node *n, struct sl_diag 
 	if (g.p)
 		g.p[0] = '\0';
 	if (c->mode == MODE_UPSERT) {
-		gb_puts(&g, " ON CONFLICT (");
+		sl_growbuf_puts(&g, " ON CONFLICT (");
 		for (uint32_t k = 0; k < s->n_keys; k++) {
 			sl_pg_quote_ident(q1, sizeof(q1), s->cols[s->key_idx[k]].name);
-			gb_puts(&g, k ? ", " : "");
-			gb_puts(&g, q1);
+			sl_growbuf_puts(&g, k ? ", " : "");
+			sl_growbuf_puts(&g, q1);
 		}
 		bool any = false;
 		for (uint32_t i = 0; i < s->n_cols; i++) {
 			if (s->cols[i].key)
 				continue;
 			sl_pg_quote_ident(q1, sizeof(q1), s->cols[i].name);
-			gb_puts(&g, any ? ", " : ") DO UPDATE SET ");
-			gb_puts(&g, q1);
-			gb_puts(&g, " = EXCLUDED.");
-			gb_puts(&g, q1);
+			sl_growbuf_puts(&g, any ? ", " : ") DO UPDATE SET ");
+			sl_growbuf_puts(&g, q1);
+			sl_growbuf_puts(&g, " = EXCLUDED.");
+			sl_growbuf_puts(&g, q1);
 			any = true;
 		}
 		if (!any)
-			gb_puts(&g, ") DO NOTHING");
+			sl_growbuf_puts(&g, ") DO NOTHING");
 	}
 	s->upsert_tail = strdup(g.p ? g.p : "");
 	mi_free(g.p);
@@ -581,17 +547,17 @@ static int exec_wait(struct sl_worker *w, struct pgsink_state *st, const char *s
 
 /* A value as a quoted literal ('' doubled); false for what PostgreSQL text
  * cannot hold (a NUL byte). */
-static bool put_literal(struct growbuf *g, const struct sl_field *f, const struct sl_batch *b,
+static bool put_literal(struct sl_growbuf *g, const struct sl_field *f, const struct sl_batch *b,
 			uint32_t col, uint32_t r)
 {
 	if (!sl_batch_is_valid(b, col, r))
-		return gb_puts(g, "NULL");
+		return sl_growbuf_puts(g, "NULL");
 	if (f->type == SL_T_STRING) {
 		uint32_t len;
 		const char *s = sl_batch_str(b, col, r, &len);
 		if (memchr(s, '\0', len))
 			return false;
-		if (!gb_reserve(g, 2 * (size_t)len + 3))
+		if (!sl_growbuf_reserve(g, 2 * (size_t)len + 3))
 			return false;
 		char *o = g->p + g->len;
 		*o++ = '\'';
@@ -609,7 +575,7 @@ static bool put_literal(struct growbuf *g, const struct sl_field *f, const struc
 	buf[0] = '\'';
 	int n = sl_value_format_field(f, b->cols[col].v[r], buf + 1);
 	buf[1 + n] = '\'';
-	return gb_put(g, buf, (size_t)n + 2);
+	return sl_growbuf_put(g, buf, (size_t)n + 2);
 }
 
 /* Bytes COPY's text format escapes (and NUL, which it cannot hold). */
@@ -644,20 +610,20 @@ static inline uint32_t copy_plain_run(const char *s, uint32_t i, uint32_t len)
 /* A value as a field of COPY's text format: \N for NULL; backslash, tab,
  * newline and carriage return escaped; the text otherwise as put_literal
  * quotes it. false for a NUL byte. */
-static bool put_copy_field(struct growbuf *g, const struct sl_field *f, const struct sl_batch *b,
+static bool put_copy_field(struct sl_growbuf *g, const struct sl_field *f, const struct sl_batch *b,
 			   uint32_t col, uint32_t r)
 {
 	if (!sl_batch_is_valid(b, col, r))
-		return gb_put(g, "\\N", 2);
+		return sl_growbuf_put(g, "\\N", 2);
 	if (f->type != SL_T_STRING) {
 		/* Numbers, dates, times, booleans: nothing to escape. */
 		char buf[64];
 		int n = sl_value_format_field(f, b->cols[col].v[r], buf);
-		return gb_put(g, buf, (size_t)n);
+		return sl_growbuf_put(g, buf, (size_t)n);
 	}
 	uint32_t len;
 	const char *s = sl_batch_str(b, col, r, &len);
-	if (!gb_reserve(g, 2 * (size_t)len + 1))
+	if (!sl_growbuf_reserve(g, 2 * (size_t)len + 1))
 		return false;
 	char *o = g->p + g->len;
 	for (uint32_t i = 0; i < len;) {
@@ -682,11 +648,11 @@ static bool put_copy_field(struct growbuf *g, const struct sl_field *f, const st
 
 /* A COPY line of put_copy_field's (no newline) as the SQL tuple put_literal
  * makes of the same row, for the row-by-row retry and the dead letters. */
-static bool copy_line_to_tuple(struct growbuf *g, const char *line, size_t len)
+static bool copy_line_to_tuple(struct sl_growbuf *g, const char *line, size_t len)
 {
 	/* At most 2 bytes per byte of text, 3 per tab (an empty field becomes
 	 * '',), 4 for the parentheses and the NUL. */
-	if (!gb_reserve(g, 3 * len + 8))
+	if (!sl_growbuf_reserve(g, 3 * len + 8))
 		return false;
 	char *o = g->p + g->len;
 	*o++ = '(';
@@ -780,47 +746,47 @@ static int open_copy(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_
 	const struct pgsink_shared *s = ni->node->shared;
 	bool temp = c->delivery == DELIVERY_AT_LEAST_ONCE;
 	char stage[sizeof(s->qschema) + 2 * PG_IDENT_MAX + 8], err[1024];
-	struct growbuf g = {0}, ddl = {0}, trunc = {0};
+	struct sl_growbuf g = {0}, ddl = {0}, trunc = {0};
 	bool ok = true;
 	int rc = 0;
 	if (c->mode == MODE_APPEND) {
-		ok &= gb_puts(&g, "COPY ");
-		ok &= gb_puts(&g, s->qtable);
-		ok &= gb_puts(&g, " (");
-		ok &= gb_puts(&g, s->col_list);
-		ok &= gb_puts(&g, ") FROM STDIN;\n");
+		ok &= sl_growbuf_puts(&g, "COPY ");
+		ok &= sl_growbuf_puts(&g, s->qtable);
+		ok &= sl_growbuf_puts(&g, " (");
+		ok &= sl_growbuf_puts(&g, s->col_list);
+		ok &= sl_growbuf_puts(&g, ") FROM STDIN;\n");
 		goto out_done;
 	}
 	stage_name(stage, sizeof(stage), s, ni->node->name, w->id, temp);
 	/* Dropped first: the target's columns may have changed since. */
-	ok &= gb_puts(&ddl, "DROP TABLE IF EXISTS ");
-	ok &= gb_puts(&ddl, stage);
-	ok &= gb_puts(&ddl, temp ? "; CREATE TEMPORARY TABLE " : "; CREATE UNLOGGED TABLE ");
-	ok &= gb_puts(&ddl, stage);
-	ok &= gb_puts(&ddl, temp ? " ON COMMIT DELETE ROWS AS SELECT " : " AS SELECT ");
-	ok &= gb_puts(&ddl, s->col_list);
-	ok &= gb_puts(&ddl, " FROM ");
-	ok &= gb_puts(&ddl, s->qtable);
-	ok &= gb_puts(&ddl, " WITH NO DATA");
+	ok &= sl_growbuf_puts(&ddl, "DROP TABLE IF EXISTS ");
+	ok &= sl_growbuf_puts(&ddl, stage);
+	ok &= sl_growbuf_puts(&ddl, temp ? "; CREATE TEMPORARY TABLE " : "; CREATE UNLOGGED TABLE ");
+	ok &= sl_growbuf_puts(&ddl, stage);
+	ok &= sl_growbuf_puts(&ddl, temp ? " ON COMMIT DELETE ROWS AS SELECT " : " AS SELECT ");
+	ok &= sl_growbuf_puts(&ddl, s->col_list);
+	ok &= sl_growbuf_puts(&ddl, " FROM ");
+	ok &= sl_growbuf_puts(&ddl, s->qtable);
+	ok &= sl_growbuf_puts(&ddl, " WITH NO DATA");
 	if (!temp) {
-		ok &= gb_puts(&trunc, "TRUNCATE ");
-		ok &= gb_puts(&trunc, stage);
-		ok &= gb_puts(&trunc, ";\n");
+		ok &= sl_growbuf_puts(&trunc, "TRUNCATE ");
+		ok &= sl_growbuf_puts(&trunc, stage);
+		ok &= sl_growbuf_puts(&trunc, ";\n");
 	}
-	ok &= gb_puts(&g, "COPY ");
-	ok &= gb_puts(&g, stage);
-	ok &= gb_puts(&g, " (");
-	ok &= gb_puts(&g, s->col_list);
-	ok &= gb_puts(&g, ") FROM STDIN;\nINSERT INTO ");
-	ok &= gb_puts(&g, s->qtable);
-	ok &= gb_puts(&g, " (");
-	ok &= gb_puts(&g, s->col_list);
-	ok &= gb_puts(&g, ") SELECT ");
-	ok &= gb_puts(&g, s->col_list);
-	ok &= gb_puts(&g, " FROM ");
-	ok &= gb_puts(&g, stage);
-	ok &= gb_puts(&g, s->upsert_tail);
-	ok &= gb_puts(&g, ";\n");
+	ok &= sl_growbuf_puts(&g, "COPY ");
+	ok &= sl_growbuf_puts(&g, stage);
+	ok &= sl_growbuf_puts(&g, " (");
+	ok &= sl_growbuf_puts(&g, s->col_list);
+	ok &= sl_growbuf_puts(&g, ") FROM STDIN;\nINSERT INTO ");
+	ok &= sl_growbuf_puts(&g, s->qtable);
+	ok &= sl_growbuf_puts(&g, " (");
+	ok &= sl_growbuf_puts(&g, s->col_list);
+	ok &= sl_growbuf_puts(&g, ") SELECT ");
+	ok &= sl_growbuf_puts(&g, s->col_list);
+	ok &= sl_growbuf_puts(&g, " FROM ");
+	ok &= sl_growbuf_puts(&g, stage);
+	ok &= sl_growbuf_puts(&g, s->upsert_tail);
+	ok &= sl_growbuf_puts(&g, ";\n");
 	if (!ok) {
 		rc = -ENOMEM;
 		goto out_free;
@@ -855,17 +821,17 @@ out_free:
 static int open_unnest(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink_state *st)
 {
 	const struct pgsink_shared *s = ni->node->shared;
-	struct growbuf q = {0};
+	struct sl_growbuf q = {0};
 	char err[1024];
-	bool ok = gb_puts(&q, "SELECT a.attname, format_type(a.atttypid, NULL), a.attndims > 0 OR "
+	bool ok = sl_growbuf_puts(&q, "SELECT a.attname, format_type(a.atttypid, NULL), a.attndims > 0 OR "
 			      "t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = "
 			      "a.atttypid WHERE a.attrelid = '");
 	for (const char *p = s->qtable; *p && ok; p++) {
-		ok &= gb_put(&q, p, 1);
+		ok &= sl_growbuf_put(&q, p, 1);
 		if (*p == '\'')
-			ok &= gb_put(&q, p, 1);
+			ok &= sl_growbuf_put(&q, p, 1);
 	}
-	ok &= gb_puts(&q, "'::regclass AND a.attnum > 0 AND NOT a.attisdropped");
+	ok &= sl_growbuf_puts(&q, "'::regclass AND a.attnum > 0 AND NOT a.attisdropped");
 	if (!ok) {
 		mi_free(q.p);
 		return -ENOMEM;
@@ -902,8 +868,8 @@ static int open_unnest(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsin
 			break;
 		}
 		st->cast_off[i] = (uint32_t)st->casts.len;
-		if (!gb_puts(&st->casts, "::") || !gb_puts(&st->casts, PQgetvalue(res, row, 1)) ||
-		    !gb_put(&st->casts, "[]", 3)) /* the NUL too */
+		if (!sl_growbuf_puts(&st->casts, "::") || !sl_growbuf_puts(&st->casts, PQgetvalue(res, row, 1)) ||
+		    !sl_growbuf_put(&st->casts, "[]", 3)) /* the NUL too */
 			rc = -ENOMEM;
 	}
 	PQclear(res);
@@ -981,7 +947,7 @@ static bool epoch_add(struct pgsink_state *st, const char *sql, const char *copy
 {
 	uint32_t sl = (uint32_t)strlen(sql), cl = (uint32_t)copy_len;
 	SL_ASSERT(copy_len <= PG_MAX_SQL);
-	if (!gb_reserve(&st->epoch, 2 * sizeof(uint32_t) + sl + 1 + cl + 1))
+	if (!sl_growbuf_reserve(&st->epoch, 2 * sizeof(uint32_t) + sl + 1 + cl + 1))
 		return false;
 	char *o = st->epoch.p + st->epoch.len;
 	memcpy(o, &sl, sizeof(sl));
@@ -1115,11 +1081,11 @@ static bool build_unnest(struct sl_nodeinst *ni, struct pgsink_state *st)
 	}
 	for (uint32_t i = 0; i < st->n_rows; i++)
 		st->cur[i] = st->rows[i].tup_off;
-	bool ok = gb_puts(&st->sql, "INSERT INTO ") && gb_puts(&st->sql, s->qtable) &&
-		  gb_puts(&st->sql, " (") && gb_puts(&st->sql, s->col_list) &&
-		  gb_puts(&st->sql, ") SELECT * FROM unnest(");
+	bool ok = sl_growbuf_puts(&st->sql, "INSERT INTO ") && sl_growbuf_puts(&st->sql, s->qtable) &&
+		  sl_growbuf_puts(&st->sql, " (") && sl_growbuf_puts(&st->sql, s->col_list) &&
+		  sl_growbuf_puts(&st->sql, ") SELECT * FROM unnest(");
 	for (uint32_t c = 0; c < s->n_cols && ok; c++) {
-		ok &= gb_puts(&st->sql, c ? ", '{" : "'{");
+		ok &= sl_growbuf_puts(&st->sql, c ? ", '{" : "'{");
 		bool first = true;
 		for (uint32_t i = 0; i < st->n_rows && ok; i++) {
 			if (st->rows[i].op != 'u')
@@ -1127,7 +1093,7 @@ static bool build_unnest(struct sl_nodeinst *ni, struct pgsink_state *st)
 			const char *f = st->text.p + st->cur[i];
 			size_t n = strcspn(f, "\t\n");
 			st->cur[i] += (uint32_t)n + 1;
-			if (!gb_reserve(&st->sql, 3 * n + 8)) {
+			if (!sl_growbuf_reserve(&st->sql, 3 * n + 8)) {
 				ok = false;
 				break;
 			}
@@ -1157,10 +1123,10 @@ static bool build_unnest(struct sl_nodeinst *ni, struct pgsink_state *st)
 			st->sql.len = (size_t)(o - st->sql.p);
 			st->sql.p[st->sql.len] = '\0';
 		}
-		ok &= gb_puts(&st->sql, "}'") && gb_puts(&st->sql, st->casts.p + st->cast_off[c]);
+		ok &= sl_growbuf_puts(&st->sql, "}'") && sl_growbuf_puts(&st->sql, st->casts.p + st->cast_off[c]);
 	}
-	ok &= gb_puts(&st->sql, ")") && gb_puts(&st->sql, s->upsert_tail) &&
-	      gb_puts(&st->sql, ";\n");
+	ok &= sl_growbuf_puts(&st->sql, ")") && sl_growbuf_puts(&st->sql, s->upsert_tail) &&
+	      sl_growbuf_puts(&st->sql, ";\n");
 	return ok;
 }
 
@@ -1198,39 +1164,39 @@ static int build_sql(struct sl_nodeinst *ni, struct pgsink_state *st)
 	if (c->method == METHOD_COPY)
 		st->text.len = text_len;
 	if (n_del) {
-		ok &= gb_puts(&st->sql, "DELETE FROM ");
-		ok &= gb_puts(&st->sql, s->qtable);
-		ok &= gb_puts(&st->sql, " WHERE ");
+		ok &= sl_growbuf_puts(&st->sql, "DELETE FROM ");
+		ok &= sl_growbuf_puts(&st->sql, s->qtable);
+		ok &= sl_growbuf_puts(&st->sql, " WHERE ");
 		bool first = true;
 		for (uint32_t i = 0; i < st->n_rows; i++) {
 			struct pg_row *r = &st->rows[i];
 			if (r->op != 'd')
 				continue;
-			ok &= gb_puts(&st->sql, first ? "" : " OR ");
-			ok &= gb_put(&st->sql, st->cond.p + r->cond_off, r->cond_len);
+			ok &= sl_growbuf_puts(&st->sql, first ? "" : " OR ");
+			ok &= sl_growbuf_put(&st->sql, st->cond.p + r->cond_off, r->cond_len);
 			first = false;
 		}
-		ok &= gb_puts(&st->sql, ";\n");
+		ok &= sl_growbuf_puts(&st->sql, ";\n");
 	}
 	st->sql_stage = false;
 	if (n_up && c->method == METHOD_UNNEST) {
 		ok &= build_unnest(ni, st);
 	} else if (n_up && c->method == METHOD_COPY) {
-		ok &= gb_puts(&st->sql, st->copy_sql);
+		ok &= sl_growbuf_puts(&st->sql, st->copy_sql);
 		st->sql_stage = st->stage_ddl != NULL;
 	} else if (n_up) {
-		ok &= gb_puts(&st->sql, s->insert_head);
+		ok &= sl_growbuf_puts(&st->sql, s->insert_head);
 		bool first = true;
 		for (uint32_t i = 0; i < st->n_rows; i++) {
 			struct pg_row *r = &st->rows[i];
 			if (r->op != 'u')
 				continue;
-			ok &= gb_puts(&st->sql, first ? "" : ",");
-			ok &= gb_put(&st->sql, st->text.p + r->tup_off, r->tup_len);
+			ok &= sl_growbuf_puts(&st->sql, first ? "" : ",");
+			ok &= sl_growbuf_put(&st->sql, st->text.p + r->tup_off, r->tup_len);
 			first = false;
 		}
-		ok &= gb_puts(&st->sql, s->upsert_tail);
-		ok &= gb_puts(&st->sql, ";\n");
+		ok &= sl_growbuf_puts(&st->sql, s->upsert_tail);
+		ok &= sl_growbuf_puts(&st->sql, ";\n");
 	}
 	return ok ? 0 : -ENOMEM;
 }
@@ -1250,7 +1216,7 @@ static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 {
 	const struct pgsink_conf *c = ni->node->conf;
 	const struct pgsink_shared *s = ni->node->shared;
-	struct growbuf one = {0}, tup = {0};
+	struct sl_growbuf one = {0}, tup = {0};
 	char err[1024];
 	int rc = 0;
 	for (uint32_t i = 0; rc == 0 && i < st->n_rows; i++) {
@@ -1261,26 +1227,26 @@ static int retry_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 		tup.len = 0;
 		bool ok = true;
 		if (r->op == 'd') {
-			ok &= gb_put(&tup, st->cond.p + r->cond_off, r->cond_len);
+			ok &= sl_growbuf_put(&tup, st->cond.p + r->cond_off, r->cond_len);
 		} else if (c->method != METHOD_INSERT) {
 			/* The line without its newline. */
 			ok &= copy_line_to_tuple(&tup, st->text.p + r->tup_off, r->tup_len - 1);
 		} else {
-			ok &= gb_put(&tup, st->text.p + r->tup_off, r->tup_len);
+			ok &= sl_growbuf_put(&tup, st->text.p + r->tup_off, r->tup_len);
 		}
 		if (st->txn_open)
-			ok &= gb_puts(&one, "SAVEPOINT sluice_row;\n");
+			ok &= sl_growbuf_puts(&one, "SAVEPOINT sluice_row;\n");
 		if (r->op == 'd') {
-			ok &= gb_puts(&one, "DELETE FROM ");
-			ok &= gb_puts(&one, s->qtable);
-			ok &= gb_puts(&one, " WHERE ");
-			ok &= gb_put(&one, tup.p, tup.len);
+			ok &= sl_growbuf_puts(&one, "DELETE FROM ");
+			ok &= sl_growbuf_puts(&one, s->qtable);
+			ok &= sl_growbuf_puts(&one, " WHERE ");
+			ok &= sl_growbuf_put(&one, tup.p, tup.len);
 		} else {
-			ok &= gb_puts(&one, s->insert_head);
-			ok &= gb_put(&one, tup.p, tup.len);
-			ok &= gb_puts(&one, s->upsert_tail);
+			ok &= sl_growbuf_puts(&one, s->insert_head);
+			ok &= sl_growbuf_put(&one, tup.p, tup.len);
+			ok &= sl_growbuf_puts(&one, s->upsert_tail);
 		}
-		ok &= gb_puts(&one, ";\n");
+		ok &= sl_growbuf_puts(&one, ";\n");
 		if (!ok) {
 			rc = -ENOMEM;
 			break;
@@ -1352,7 +1318,7 @@ static int flush_rows(struct sl_worker *w, struct sl_nodeinst *ni, struct pgsink
 		rc = run_sql(w, ni, st, batch, copy, copy_len, err, sizeof(err), NULL);
 		mi_free(batch);
 		if (rc == 0) {
-			if (!gb_puts(&st->sql, trunc) || !epoch_add(st, st->sql.p, copy, copy_len))
+			if (!sl_growbuf_puts(&st->sql, trunc) || !epoch_add(st, st->sql.p, copy, copy_len))
 				rc = -ENOMEM;
 		} else if (rc == -EIO) {
 			rc = run_sql(w, ni, st, "ROLLBACK TO SAVEPOINT sluice_batch;", NULL, 0, err,
@@ -1412,7 +1378,7 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 				sl_worker_bad_row(w, ni, c->table, "key longer than 4 KiB", in, r);
 				continue;
 			}
-			if (!gb_put(&st->keys, (const char *)key, (size_t)kl))
+			if (!sl_growbuf_put(&st->keys, (const char *)key, (size_t)kl))
 				return -ENOMEM;
 			pr->key_len = (uint32_t)kl;
 			pr->hash = sl_key_hash(key, (size_t)kl);
@@ -1425,39 +1391,39 @@ static int pgsink_process(struct sl_worker *w, struct sl_nodeinst *ni, struct sl
 		if (op == 'u' && c->method != METHOD_INSERT) {
 			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
 				if (i)
-					ok &= gb_put(&st->text, "\t", 1);
+					ok &= sl_growbuf_put(&st->text, "\t", 1);
 				ok &= put_copy_field(&st->text, &sch->fields[s->cols[i].src], in,
 						     s->cols[i].src, r);
 			}
-			ok &= gb_put(&st->text, "\n", 1);
+			ok &= sl_growbuf_put(&st->text, "\n", 1);
 			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
 		} else if (op == 'u') {
-			ok &= gb_puts(&st->text, "(");
+			ok &= sl_growbuf_puts(&st->text, "(");
 			for (uint32_t i = 0; i < s->n_cols && ok; i++) {
 				if (i)
-					ok &= gb_puts(&st->text, ",");
+					ok &= sl_growbuf_puts(&st->text, ",");
 				ok &= put_literal(&st->text, &sch->fields[s->cols[i].src], in,
 						  s->cols[i].src, r);
 			}
-			ok &= gb_puts(&st->text, ")");
+			ok &= sl_growbuf_puts(&st->text, ")");
 			pr->tup_len = (uint32_t)(st->text.len - pr->tup_off);
 		} else {
-			ok &= gb_puts(&st->cond, "(");
+			ok &= sl_growbuf_puts(&st->cond, "(");
 			for (uint32_t k = 0; k < s->n_keys && ok; k++) {
 				char q[2 * SL_NAME_MAX + 4];
 				sl_pg_quote_ident(q, sizeof(q), s->cols[s->key_idx[k]].name);
 				if (k)
-					ok &= gb_puts(&st->cond, " AND ");
-				ok &= gb_puts(&st->cond, q);
+					ok &= sl_growbuf_puts(&st->cond, " AND ");
+				ok &= sl_growbuf_puts(&st->cond, q);
 				if (!sl_batch_is_valid(in, s->key_src[k], r)) {
-					ok &= gb_puts(&st->cond, " IS NULL");
+					ok &= sl_growbuf_puts(&st->cond, " IS NULL");
 				} else {
-					ok &= gb_puts(&st->cond, " = ");
+					ok &= sl_growbuf_puts(&st->cond, " = ");
 					ok &= put_literal(&st->cond, &sch->fields[s->key_src[k]], in,
 							  s->key_src[k], r);
 				}
 			}
-			ok &= gb_puts(&st->cond, ")");
+			ok &= sl_growbuf_puts(&st->cond, ")");
 			pr->cond_len = (uint32_t)(st->cond.len - pr->cond_off);
 		}
 		if (!ok) {
